@@ -1,0 +1,39 @@
+# The README's two commands: `make demo` and `make test`. Both set up
+# everything they need on a fresh machine (idempotent, quick when done).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CONSTRAINTS := requirements/constraints.txt
+# pytest exits 5 when it collects nothing: say so and fail, never pass vacuously.
+PYTEST = run_pytest() { $(PY) -m pytest -n 2 "$$@"; rc=$$?; \
+	if [ $$rc = 5 ]; then echo "error: pytest collected no tests" >&2; fi; return $$rc; }; run_pytest
+
+.PHONY: setup demo test test-fast bench clean
+
+setup: $(STAMP)
+
+# torch first, from the machine's CPU wheel; everything else constrained to it.
+$(STAMP): pyproject.toml $(CONSTRAINTS) scripts/setup_system.sh
+	bash scripts/setup_system.sh
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
+	$(PY) -m pip install -q --disable-pip-version-check -c $(CONSTRAINTS) -e '.[train,rtl,dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/shiftspike demo --out runs/demo
+
+test: $(STAMP)
+	$(PYTEST) tests cocotb_tests
+
+# Day-to-day subset (under 3 minutes): everything not marked slow.
+test-fast: $(STAMP)
+	$(PYTEST) -m "not slow" tests cocotb_tests
+
+bench: $(STAMP)
+	$(PY) benchmarks/sim_throughput.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .hypothesis sim_build

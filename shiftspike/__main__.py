@@ -1,0 +1,5 @@
+import sys
+
+from shiftspike.cli import main
+
+sys.exit(main())

@@ -1,0 +1,193 @@
+"""The fast simulator: runs an integer model with the Numba kernels.
+
+Two modes with identical results: :func:`run` processes the whole sequence
+layer by layer; :class:`Stepper` processes one time step through every
+layer, keeping only each neuron's circular history and the readout sums.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import fixed, kernels
+from .model import Conv1d, Dense, IntegerModel, Layer, Neuron, Readout, SumPool, TensorSpec
+from .trace import LayerActivity, Trace, check_input
+
+
+def _bias(layer: Dense | Conv1d) -> np.ndarray:
+    c_out = layer.weight.shape[0]
+    return np.zeros(c_out, np.int64) if layer.bias is None else layer.bias.astype(np.int64)
+
+
+def _positions(spec: TensorSpec, values: np.ndarray) -> np.ndarray:
+    """Per-position copy ``[..., C * L]`` of a per-channel array ``[..., C]``."""
+    return np.ascontiguousarray(np.repeat(values.astype(np.int64), spec.length, axis=-1))
+
+
+class _Stateless:
+    """Dense, conv1d and sum-pool kernels applied to rows ``[N, features]``."""
+
+    def __init__(self, layer: Layer, inp: TensorSpec, out: TensorSpec):
+        self.layer, self.inp, self.out = layer, inp, out
+        self.saturate = getattr(layer, "overflow", fixed.WRAP) == fixed.SATURATE
+        if isinstance(layer, Dense):
+            self.wt = np.ascontiguousarray(layer.weight.T.astype(np.int64))
+        if isinstance(layer, Conv1d):
+            self.w = np.ascontiguousarray(layer.weight.astype(np.int64))
+        if isinstance(layer, (Dense, Conv1d)):
+            self.bias = _bias(layer)
+
+    def __call__(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``rows [N, features_in]`` -> ``(out [N, features_out], nonzero [N, L_in])``."""
+        n = rows.shape[0]
+        layer, inp, out = self.layer, self.inp, self.out
+        if isinstance(layer, Dense):
+            y = np.empty((n, out.features), out.dtype)
+            nnz = np.empty(n, np.int64)
+            kernels.dense(rows, self.wt, self.bias, layer.acc_width, self.saturate, y, nnz)
+            return y, nnz[:, None]
+        shaped = rows.reshape(n, inp.channels, inp.length)
+        y = np.empty((n, out.channels, out.length), out.dtype)
+        nnz = np.empty((n, inp.length), np.int64)
+        if isinstance(layer, Conv1d):
+            kernels.conv1d(shaped, self.w, self.bias, layer.stride, layer.padding, layer.acc_width,
+                           self.saturate, y, nnz)
+        else:
+            kernels.sumpool(shaped, layer.window, layer.acc_width, self.saturate, y, nnz)
+        return y.reshape(n, out.features), nnz
+
+
+def _neuron_params(layer: Neuron, inp: TensorSpec) -> tuple[np.ndarray, np.ndarray]:
+    """``coef [k, P]`` and ``theta [P]`` per position (P = channels x length), int64."""
+    return _positions(inp, layer.coef.T), _positions(inp, layer.theta)
+
+
+def run(model: IntegerModel, x: np.ndarray, record_membranes: bool = False) -> Trace:
+    """Run ``model`` on ``x [T, B, features]`` over the whole sequence.
+
+    Returns every layer's output ``[T, B, features_i]`` in its storage dtype,
+    the activity the op counts need and, with ``record_membranes``, each
+    neuron layer's membrane ``[T, B, features_i]``.
+    """
+    cur = np.ascontiguousarray(check_input(model, x).astype(model.input.dtype))
+    steps, batch, _ = cur.shape
+    outputs, membranes, activity = [], {}, []
+    for index, layer in enumerate(model.layers):
+        inp, out = model.specs[index], model.specs[index + 1]
+        saturate = getattr(layer, "overflow", fixed.WRAP) == fixed.SATURATE
+        spikes = None
+        if isinstance(layer, Neuron):
+            coef, theta = _neuron_params(layer, inp)
+            y = np.empty((steps, batch, out.features), out.dtype)
+            mem_dtype = fixed.storage_dtype(layer.acc_width)
+            mem = np.empty((steps, batch, out.features) if record_membranes else (1, 1, 1), mem_dtype)
+            blocks = -(-out.features // kernels.NEURON_BLOCK)
+            counts = np.empty((batch * blocks, steps), np.int64)
+            kernels.neuron(cur, coef, theta, layer.dilation, layer.acc_width, saturate, y, mem,
+                           record_membranes, counts)
+            if record_membranes:
+                membranes[index] = mem
+            nonzero = None
+            spikes = counts.sum(axis=0)
+        elif isinstance(layer, Readout):
+            y = np.empty((steps, batch, out.features), out.dtype)
+            nnz = np.empty((steps, batch), np.int64)
+            kernels.readout(cur, layer.acc_width, saturate, y, nnz)
+            nonzero = nnz.sum(axis=1)[:, None]
+        else:
+            rows, nnz = _Stateless(layer, inp, out)(cur.reshape(steps * batch, inp.features))
+            y = rows.reshape(steps, batch, out.features)
+            nonzero = nnz.reshape(steps, batch, -1).sum(axis=1)
+        activity.append(LayerActivity(in_nonzero=nonzero, out_spikes=spikes))
+        outputs.append(y)
+        cur = y
+    return Trace(outputs=outputs, membranes=membranes, activity=activity)
+
+
+def _stack(parts: list) -> np.ndarray | None:
+    return None if parts[0] is None else np.concatenate(parts)
+
+
+class Stepper:
+    """Step-by-step inference: one time step ``x_t [B, features]`` at a time.
+
+    State per neuron layer: a circular history ``[depth, B, P]`` in the input's
+    storage dtype and a head index; per readout: the running sums ``[B, F]``.
+    ``reset()`` clears both, so the next step is time step 0.
+    """
+
+    def __init__(self, model: IntegerModel, batch: int):
+        self.model, self.batch = model, batch
+        self._stateless = {
+            i: _Stateless(layer, model.specs[i], model.specs[i + 1])
+            for i, layer in enumerate(model.layers)
+            if isinstance(layer, (Dense, Conv1d, SumPool))
+        }
+        self._neuron = {
+            i: _neuron_params(layer, model.specs[i])
+            for i, layer in enumerate(model.layers)
+            if isinstance(layer, Neuron)
+        }
+        self.reset()
+
+    def reset(self) -> None:
+        """Clear all state: the next step is time step 0."""
+        self.history, self.head, self.sums = {}, {}, {}
+        for i, layer in enumerate(self.model.layers):
+            spec = self.model.specs[i]
+            if isinstance(layer, Neuron):
+                self.history[i] = np.zeros((layer.depth, self.batch, spec.features), spec.dtype)
+                self.head[i] = 0
+            elif isinstance(layer, Readout):
+                self.sums[i] = np.zeros((self.batch, spec.features), np.int64)
+
+    def step(self, x_t: np.ndarray, record_membranes: bool = False) -> Trace:
+        """Advance one time step. ``x_t [B, features]``; returns a one-step ``Trace``."""
+        x = check_input(self.model, np.asarray(x_t)[None])
+        if x.shape[1] != self.batch:
+            raise ValueError(f"batch {x.shape[1]} does not match the stepper's batch {self.batch}")
+        cur = x[0].astype(self.model.input.dtype)
+        outputs, membranes, activity = [], {}, []
+        for i, layer in enumerate(self.model.layers):
+            inp, out = self.model.specs[i], self.model.specs[i + 1]
+            spikes = None
+            if isinstance(layer, Neuron):
+                coef, theta = self._neuron[i]
+                y = np.empty((self.batch, out.features), out.dtype)
+                mem = np.empty((self.batch, out.features), fixed.storage_dtype(layer.acc_width))
+                self.head[i] = kernels.neuron_step(
+                    self.history[i], self.head[i], np.ascontiguousarray(cur, inp.dtype), coef, theta,
+                    layer.dilation, layer.acc_width, layer.overflow == fixed.SATURATE, y, mem,
+                )
+                if record_membranes:
+                    membranes[i] = mem[None]
+                nonzero = None
+                spikes = np.array([int(y.sum())], np.int64)
+            elif isinstance(layer, Readout):
+                acc = fixed.apply_overflow(self.sums[i] + cur, layer.acc_width, layer.overflow)
+                self.sums[i] = acc
+                y = acc.astype(out.dtype)
+                nonzero = np.array([[int(np.count_nonzero(cur))]], np.int64)
+            else:
+                y, nnz = self._stateless[i](np.ascontiguousarray(cur))
+                nonzero = nnz.sum(axis=0)[None]
+            activity.append(LayerActivity(in_nonzero=nonzero, out_spikes=spikes))
+            outputs.append(y[None])
+            cur = y
+        return Trace(outputs=outputs, membranes=membranes, activity=activity)
+
+    def run(self, x: np.ndarray, record_membranes: bool = False) -> Trace:
+        """Reset, then step through ``x [T, B, features]``; returns the stacked trace."""
+        self.reset()
+        traces = [self.step(x_t, record_membranes) for x_t in np.asarray(x)]
+        return Trace(
+            outputs=[np.concatenate([tr.outputs[i] for tr in traces]) for i in range(len(self.model.layers))],
+            membranes={i: np.concatenate([tr.membranes[i] for tr in traces]) for i in traces[0].membranes},
+            activity=[
+                LayerActivity(
+                    in_nonzero=_stack([tr.activity[i].in_nonzero for tr in traces]),
+                    out_spikes=_stack([tr.activity[i].out_spikes for tr in traces]),
+                )
+                for i in range(len(self.model.layers))
+            ],
+        )

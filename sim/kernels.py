@@ -1,0 +1,217 @@
+"""Numba kernels of the fast simulator, one per layer type and mode.
+
+Each kernel computes exactly what ``docs/semantics.md`` defines (and
+``reference.py`` spells out in NumPy) and gathers, in the same pass, the
+activity that the op counts need: non-zero inputs per row and position for
+synapses, pooling and the readout, spikes per time step for neurons.
+
+Arithmetic is int64 throughout. Under ``wrap`` the partial sums are exact in
+int64 (the model limits in ``fixed`` guarantee it) and are reduced modulo
+``2**width`` once at the end, which equals wrapping after every addition
+because two's-complement addition is arithmetic modulo ``2**width``. Under
+``saturate`` every addition is clamped in the documented order. A neuron tap
+``sign * (x << shift)`` is evaluated as ``x * coef`` with
+``coef = sign * 2**shift``; the two are the same integer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+#: Rows (samples x time steps) per parallel chunk of the stateless kernels.
+ROW_CHUNK = 64
+#: Channels per parallel block of the neuron kernel: the block's history
+#: (``depth`` rows of ``NEURON_BLOCK`` values) stays in L1/L2 while ``t`` advances.
+NEURON_BLOCK = 256
+
+
+@njit(inline="always")
+def _wrap(v, width):
+    half = np.int64(1) << (width - 1)
+    mask = (np.int64(1) << width) - 1
+    return ((v + half) & mask) - half
+
+
+@njit(inline="always")
+def _clamp(v, lo, hi):
+    return min(max(v, lo), hi)
+
+
+@njit(parallel=True, cache=True)
+def dense(x, wt, bias, width, saturate, out, nnz):
+    """``x [N, C_in]`` -> ``out [N, C_out]``; ``wt [C_in, C_out]`` int64; ``bias [C_out]`` int64.
+
+    ``nnz[N]`` receives the number of non-zero inputs of each row.
+    """
+    n_rows, c_in = x.shape
+    c_out = wt.shape[1]
+    lo = -(np.int64(1) << (width - 1))
+    hi = (np.int64(1) << (width - 1)) - 1
+    n_chunks = (n_rows + ROW_CHUNK - 1) // ROW_CHUNK
+    for chunk in prange(n_chunks):
+        acc = np.empty(c_out, np.int64)
+        for n in range(chunk * ROW_CHUNK, min(n_rows, (chunk + 1) * ROW_CHUNK)):
+            acc[:] = bias
+            count = 0
+            for j in range(c_in):
+                v = np.int64(x[n, j])
+                if v != 0:
+                    count += 1
+                    if saturate:
+                        for c in range(c_out):
+                            acc[c] = _clamp(acc[c] + wt[j, c] * v, lo, hi)
+                    else:
+                        for c in range(c_out):
+                            acc[c] += wt[j, c] * v
+            for c in range(c_out):
+                out[n, c] = acc[c] if saturate else _wrap(acc[c], width)
+            nnz[n] = count
+
+
+@njit(parallel=True, cache=True)
+def conv1d(x, w, bias, stride, padding, width, saturate, out, nnz):
+    """``x [N, C_in, L]`` -> ``out [N, C_out, L_out]``; ``w [C_out, C_in, K]`` int64.
+
+    Terms are added in the order ``ci`` ascending, then ``j`` ascending.
+    ``nnz[N, L]`` receives the non-zero inputs of each row per position.
+    """
+    n_rows, c_in, length = x.shape
+    c_out, _, ksize = w.shape
+    l_out = out.shape[2]
+    lo = -(np.int64(1) << (width - 1))
+    hi = (np.int64(1) << (width - 1)) - 1
+    for n in prange(n_rows):
+        for pos in range(length):
+            count = 0
+            for ci in range(c_in):
+                if x[n, ci, pos] != 0:
+                    count += 1
+            nnz[n, pos] = count
+        for c in range(c_out):
+            for lo_pos in range(l_out):
+                acc = bias[c]
+                for ci in range(c_in):
+                    for j in range(ksize):
+                        pos = lo_pos * stride + j - padding
+                        if 0 <= pos < length:
+                            v = np.int64(x[n, ci, pos])
+                            if v != 0:
+                                acc = acc + w[c, ci, j] * v
+                                if saturate:
+                                    acc = _clamp(acc, lo, hi)
+                out[n, c, lo_pos] = acc if saturate else _wrap(acc, width)
+
+
+@njit(parallel=True, cache=True)
+def sumpool(x, window, width, saturate, out, nnz):
+    """``x [N, C, L]`` -> ``out [N, C, L // window]``; ``nnz[N, L]`` as for ``conv1d``."""
+    n_rows, channels, length = x.shape
+    l_out = out.shape[2]
+    lo = -(np.int64(1) << (width - 1))
+    hi = (np.int64(1) << (width - 1)) - 1
+    for n in prange(n_rows):
+        for pos in range(length):
+            count = 0
+            for c in range(channels):
+                if x[n, c, pos] != 0:
+                    count += 1
+            nnz[n, pos] = count
+        for c in range(channels):
+            for p in range(l_out):
+                acc = np.int64(0)
+                for j in range(window):
+                    acc = acc + np.int64(x[n, c, p * window + j])
+                    if saturate:
+                        acc = _clamp(acc, lo, hi)
+                out[n, c, p] = acc if saturate else _wrap(acc, width)
+
+
+@njit(parallel=True, cache=True)
+def neuron(x, coef, theta, dilation, width, saturate, spikes, membrane, want_membrane, spike_counts):
+    """Whole-sequence neuron layer.
+
+    ``x [T, B, P]`` (P = channels x length, the positions), ``coef [k, P]`` int64,
+    ``theta [P]`` int64 -> ``spikes [T, B, P]`` (0/1) and, if ``want_membrane``,
+    ``membrane [T, B, P]``. ``spike_counts[B * blocks, T]`` receives the spikes of
+    each (sample, block of positions) per time step.
+    """
+    steps, batch, positions = x.shape
+    taps = coef.shape[0]
+    lo = -(np.int64(1) << (width - 1))
+    hi = (np.int64(1) << (width - 1)) - 1
+    blocks = (positions + NEURON_BLOCK - 1) // NEURON_BLOCK
+    for job in prange(batch * blocks):
+        b = job // blocks
+        p0 = (job % blocks) * NEURON_BLOCK
+        p1 = min(positions, p0 + NEURON_BLOCK)
+        acc = np.zeros(p1 - p0, np.int64)
+        for t in range(steps):
+            acc[:] = 0
+            active = min(taps, t // dilation + 1)
+            for i in range(active):
+                tt = t - i * dilation
+                if saturate:
+                    for p in range(p0, p1):
+                        acc[p - p0] = _clamp(acc[p - p0] + coef[i, p] * x[tt, b, p], lo, hi)
+                else:
+                    for p in range(p0, p1):
+                        acc[p - p0] += coef[i, p] * x[tt, b, p]
+            count = 0
+            for p in range(p0, p1):
+                h = acc[p - p0] if saturate else _wrap(acc[p - p0], width)
+                s = 1 if h >= theta[p] else 0
+                spikes[t, b, p] = s
+                count += s
+                if want_membrane:
+                    membrane[t, b, p] = h
+            spike_counts[job, t] = count
+
+
+@njit(cache=True)
+def neuron_step(history, head, x, coef, theta, dilation, width, saturate, spikes, membrane):
+    """One time step of a neuron layer from its circular history.
+
+    ``history [depth, B, P]`` holds the last ``depth = (k - 1) * dilation + 1``
+    inputs; ``x [B, P]`` is written at row ``head`` (the slot of the oldest
+    input), then tap ``i`` reads row ``(head - i * dilation) mod depth``. Rows
+    never written are zero, which is the zero padding before t = 0. Writes
+    ``spikes [B, P]`` and ``membrane [B, P]``; returns the next ``head``.
+    """
+    depth, batch, positions = history.shape
+    taps = coef.shape[0]
+    lo = -(np.int64(1) << (width - 1))
+    hi = (np.int64(1) << (width - 1)) - 1
+    history[head] = x
+    for b in range(batch):
+        for p in range(positions):
+            acc = np.int64(0)
+            for i in range(taps):
+                acc = acc + coef[i, p] * np.int64(history[(head - i * dilation) % depth, b, p])
+                if saturate:
+                    acc = _clamp(acc, lo, hi)
+            h = acc if saturate else _wrap(acc, width)
+            membrane[b, p] = h
+            spikes[b, p] = 1 if h >= theta[p] else 0
+    return (head + 1) % depth
+
+
+@njit(parallel=True, cache=True)
+def readout(x, width, saturate, out, nnz):
+    """``x [T, B, F]`` -> running sums ``out [T, B, F]``; ``nnz[T, B]`` non-zero inputs."""
+    steps, batch, features = x.shape
+    lo = -(np.int64(1) << (width - 1))
+    hi = (np.int64(1) << (width - 1)) - 1
+    for b in prange(batch):
+        for f in range(features):
+            acc = np.int64(0)
+            for t in range(steps):
+                v = np.int64(x[t, b, f])
+                acc = _clamp(acc + v, lo, hi) if saturate else _wrap(acc + v, width)
+                out[t, b, f] = acc
+        for t in range(steps):
+            count = 0
+            for f in range(features):
+                if x[t, b, f] != 0:
+                    count += 1
+            nnz[t, b] = count

@@ -1,0 +1,409 @@
+"""The integer model: the in-memory form of the contract shared by every stage.
+
+A model is a feed-forward chain of layers applied at every time step to an
+input of shape ``[T, B, channels * length]``. Activations between layers are
+``TensorSpec``-described: either spikes (values 0/1) or signed integers of a
+declared width, laid out channel-major (``features = channels * length``).
+
+All validation lives here: constructing a layer or a model with an
+inconsistent shape, value or width raises :class:`ModelError` naming the
+offending field. Integer arrays of any dtype are accepted and stored in the
+dtype of their declared width (``tensor_dtype``); the file loader, in
+addition, requires the stored dtype to be exactly that one. ``docs/semantics.md`` defines what each layer computes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from . import fixed
+
+SPIKE = "spike"
+INT = "int"
+
+
+class ModelError(ValueError):
+    """A model (or model file) is malformed. ``field`` names the offending item."""
+
+    def __init__(self, field_name: str, problem: str):
+        self.field = field_name
+        super().__init__(f"{field_name}: {problem}")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Type and shape of one activation at one time step.
+
+    ``kind`` is ``"spike"`` (values 0/1, ``width`` 1) or ``"int"`` (signed,
+    ``width`` bits). ``channels`` x ``length`` is the per-sample feature shape.
+    """
+
+    kind: str
+    width: int
+    channels: int
+    length: int = 1
+
+    @property
+    def features(self) -> int:
+        return self.channels * self.length
+
+    @property
+    def value_range(self) -> tuple[int, int]:
+        """Inclusive ``(lo, hi)`` of the values this tensor may hold."""
+        return (0, 1) if self.kind == SPIKE else fixed.signed_range(self.width)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Storage dtype: int8 for spikes, the smallest signed dtype otherwise."""
+        return np.dtype(np.int8) if self.kind == SPIKE else fixed.storage_dtype(self.width)
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "width": self.width, "channels": self.channels, "length": self.length}
+
+    @classmethod
+    def from_json(cls, where: str, obj) -> "TensorSpec":
+        if not isinstance(obj, dict):
+            raise ModelError(where, "must be an object")
+        kind = _choice(f"{where}.kind", obj.get("kind"), (SPIKE, INT))
+        width = 1 if kind == SPIKE else _int(f"{where}.width", obj.get("width"), 1, fixed.MAX_VALUE_WIDTH)
+        spec = cls(
+            kind,
+            width,
+            _int(f"{where}.channels", obj.get("channels"), 1, 1 << 20),
+            _int(f"{where}.length", obj.get("length", 1), 1, 1 << 20),
+        )
+        return spec
+
+
+def _int(where: str, value, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ModelError(where, f"must be an integer, got {value!r}")
+    if not lo <= int(value) <= hi:
+        raise ModelError(where, f"{int(value)} out of range [{lo}, {hi}]")
+    return int(value)
+
+
+def _choice(where: str, value, options) -> str:
+    if value not in options:
+        raise ModelError(where, f"must be one of {', '.join(map(repr, options))}, got {value!r}")
+    return value
+
+
+def _tensor(where: str, array, shape: tuple, dtype: np.dtype, lo: int, hi: int) -> np.ndarray:
+    if not isinstance(array, np.ndarray):
+        raise ModelError(where, f"must be a NumPy array, got {type(array).__name__}")
+    if array.dtype.kind not in "iu":
+        raise ModelError(where, f"dtype {array.dtype} is not an integer type")
+    if array.shape != shape:
+        raise ModelError(where, f"shape {array.shape} does not match expected {shape}")
+    if array.size:
+        amin, amax = int(array.min()), int(array.max())
+        if amin < lo or amax > hi:
+            bad = amin if amin < lo else amax
+            raise ModelError(where, f"value {bad} out of range [{lo}, {hi}]")
+    array = np.ascontiguousarray(array, dtype)
+    array.setflags(write=False)
+    return array
+
+
+def tensor_dtype(layer_type: str, name: str, params: dict) -> np.dtype:
+    """Storage dtype of tensor ``name`` of a layer with header ``params``."""
+    if name in ("sign", "shift"):
+        return np.dtype(np.int8)
+    width = params.get("weight_width") if name == "weight" else params.get("acc_width")
+    if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= 64:
+        raise ModelError(f"{layer_type}.{'weight_width' if name == 'weight' else 'acc_width'}",
+                         f"must be an integer width, got {width!r}")
+    return fixed.storage_dtype(width)
+
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """Base of all layers. Subclasses define ``type``, scalar ``params`` and ``tensors``."""
+
+    type: ClassVar[str]
+
+    def out_spec(self, where: str, inp: TensorSpec) -> TensorSpec:
+        """Validate this layer against its input spec; return the output spec."""
+        raise NotImplementedError
+
+    def params(self) -> dict:
+        """Scalar parameters as JSON-able values (file header)."""
+        raise NotImplementedError
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        """Named integer tensors (file body)."""
+        raise NotImplementedError
+
+
+def _check_acc(where: str, acc_width: int, overflow: str) -> None:
+    _int(f"{where}.acc_width", acc_width, 2, fixed.MAX_ACC_WIDTH)
+    _choice(f"{where}.overflow", overflow, fixed.OVERFLOW_MODES)
+
+
+@dataclass(frozen=True, eq=False)
+class Dense(Layer):
+    """Fully connected synapse: ``I[c] = bias[c] + sum_j weight[c, j] * x[j]``.
+
+    ``weight``: ``[C_out, C_in]`` of ``weight_width``-bit ints; ``bias``: ``[C_out]``
+    of ``acc_width``-bit ints or None. Output: ``int<acc_width>``, ``C_out`` channels.
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray | None
+    weight_width: int
+    acc_width: int
+    overflow: str = fixed.WRAP
+    type: ClassVar[str] = "dense"
+
+    def out_spec(self, where: str, inp: TensorSpec) -> TensorSpec:
+        _check_acc(where, self.acc_width, self.overflow)
+        _int(f"{where}.weight_width", self.weight_width, 2, fixed.MAX_VALUE_WIDTH)
+        if not isinstance(self.weight, np.ndarray) or self.weight.ndim != 2:
+            raise ModelError(f"{where}.weight", "must be a 2-D array [C_out, C_in]")
+        c_out = self.weight.shape[0]
+        _int(f"{where}.weight.shape[0]", c_out, 1, 1 << 20)
+        _int(f"{where}.weight.shape[1]", self.weight.shape[1], 1, fixed.MAX_TERMS)
+        lo, hi = fixed.signed_range(self.weight_width)
+        object.__setattr__(
+            self, "weight",
+            _tensor(f"{where}.weight", self.weight, (c_out, inp.features), fixed.storage_dtype(self.weight_width), lo, hi),
+        )
+        if self.bias is not None:
+            lo, hi = fixed.signed_range(self.acc_width)
+            object.__setattr__(
+                self, "bias", _tensor(f"{where}.bias", self.bias, (c_out,), fixed.storage_dtype(self.acc_width), lo, hi)
+            )
+        if inp.width + self.weight_width > fixed.MAX_TERM_WIDTH:
+            raise ModelError(f"{where}.weight_width", "input width + weight width exceeds the exact int64 range")
+        return TensorSpec(INT, self.acc_width, c_out, 1)
+
+    def params(self) -> dict:
+        return {"weight_width": self.weight_width, "acc_width": self.acc_width, "overflow": self.overflow}
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return {"weight": self.weight} | ({} if self.bias is None else {"bias": self.bias})
+
+
+@dataclass(frozen=True, eq=False)
+class Conv1d(Layer):
+    """1-D convolution over space (the ``length`` axis), zero padded, applied at every step.
+
+    ``weight``: ``[C_out, C_in, K]``; ``bias``: ``[C_out]`` or None.
+    ``I[c, l] = bias[c] + sum_{ci, j} weight[c, ci, j] * x[ci, l * stride + j - padding]``.
+    Output: ``int<acc_width>``, ``C_out`` x ``(L + 2 padding - K) // stride + 1``.
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray | None
+    weight_width: int
+    acc_width: int
+    overflow: str = fixed.WRAP
+    stride: int = 1
+    padding: int = 0
+    type: ClassVar[str] = "conv1d"
+
+    def out_spec(self, where: str, inp: TensorSpec) -> TensorSpec:
+        _check_acc(where, self.acc_width, self.overflow)
+        _int(f"{where}.weight_width", self.weight_width, 2, fixed.MAX_VALUE_WIDTH)
+        _int(f"{where}.stride", self.stride, 1, 1 << 10)
+        if not isinstance(self.weight, np.ndarray) or self.weight.ndim != 3:
+            raise ModelError(f"{where}.weight", "must be a 3-D array [C_out, C_in, K]")
+        c_out, _, ksize = self.weight.shape
+        _int(f"{where}.weight.shape[0]", c_out, 1, 1 << 20)
+        _int(f"{where}.weight.shape[2]", ksize, 1, 1 << 10)
+        _int(f"{where}.padding", self.padding, 0, ksize - 1)
+        if inp.channels * ksize > fixed.MAX_TERMS:
+            raise ModelError(f"{where}.weight", "C_in * K exceeds the maximum number of accumulated terms")
+        lo, hi = fixed.signed_range(self.weight_width)
+        object.__setattr__(
+            self, "weight",
+            _tensor(f"{where}.weight", self.weight, (c_out, inp.channels, ksize),
+                    fixed.storage_dtype(self.weight_width), lo, hi),
+        )
+        if self.bias is not None:
+            lo, hi = fixed.signed_range(self.acc_width)
+            object.__setattr__(
+                self, "bias", _tensor(f"{where}.bias", self.bias, (c_out,), fixed.storage_dtype(self.acc_width), lo, hi)
+            )
+        if inp.width + self.weight_width > fixed.MAX_TERM_WIDTH:
+            raise ModelError(f"{where}.weight_width", "input width + weight width exceeds the exact int64 range")
+        length = (inp.length + 2 * self.padding - ksize) // self.stride + 1
+        if length < 1:
+            raise ModelError(f"{where}.weight", f"kernel {ksize} longer than the padded input length {inp.length}")
+        return TensorSpec(INT, self.acc_width, c_out, length)
+
+    def params(self) -> dict:
+        return {
+            "weight_width": self.weight_width, "acc_width": self.acc_width, "overflow": self.overflow,
+            "stride": self.stride, "padding": self.padding,
+        }
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return {"weight": self.weight} | ({} if self.bias is None else {"bias": self.bias})
+
+
+@dataclass(frozen=True, eq=False)
+class SumPool(Layer):
+    """Sum pooling over space: ``y[c, l] = sum_{j < window} x[c, l * window + j]``.
+
+    Non-overlapping windows; trailing positions that do not fill a window are dropped.
+    Output: ``int<acc_width>``, ``C`` x ``L // window``.
+    """
+
+    window: int
+    acc_width: int
+    overflow: str = fixed.WRAP
+    type: ClassVar[str] = "sumpool"
+
+    def out_spec(self, where: str, inp: TensorSpec) -> TensorSpec:
+        _check_acc(where, self.acc_width, self.overflow)
+        _int(f"{where}.window", self.window, 1, min(inp.length, fixed.MAX_TERMS))
+        return TensorSpec(INT, self.acc_width, inp.channels, inp.length // self.window)
+
+    def params(self) -> dict:
+        return {"window": self.window, "acc_width": self.acc_width, "overflow": self.overflow}
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return {}
+
+
+@dataclass(frozen=True, eq=False)
+class Neuron(Layer):
+    """Multiplication-free channel-wise parallel spiking neuron (no reset).
+
+    ``sign``: ``[C, k]`` int8 in {-1, 0, +1}; ``shift``: ``[C, k]`` int8 in
+    ``[0, shift_max]``; ``theta``: ``[C]`` of ``acc_width``-bit ints.
+    ``H[t, c] = sum_i sign[c, i] * (X[t - i * dilation, c] << shift[c, i])``
+    (X = 0 before t = 0), accumulated at ``acc_width`` bits;
+    ``S[t, c] = H[t, c] >= theta[c]``. The same parameters serve every spatial
+    position of channel ``c``. Output: spikes, same shape as the input.
+    """
+
+    sign: np.ndarray
+    shift: np.ndarray
+    theta: np.ndarray
+    dilation: int
+    shift_max: int
+    acc_width: int
+    overflow: str = fixed.WRAP
+    type: ClassVar[str] = "neuron"
+
+    @property
+    def taps(self) -> int:
+        return int(self.sign.shape[1])
+
+    @property
+    def depth(self) -> int:
+        """Inputs of history one channel keeps: ``(taps - 1) * dilation + 1``."""
+        return (self.taps - 1) * self.dilation + 1
+
+    @property
+    def coef(self) -> np.ndarray:
+        """``sign * 2**shift`` as int64 ``[C, k]``: the tap weights the shifts realize."""
+        return self.sign.astype(np.int64) << self.shift.astype(np.int64)
+
+    def out_spec(self, where: str, inp: TensorSpec) -> TensorSpec:
+        _check_acc(where, self.acc_width, self.overflow)
+        _int(f"{where}.dilation", self.dilation, 1, 1 << 12)
+        _int(f"{where}.shift_max", self.shift_max, 0, fixed.MAX_SHIFT)
+        if not isinstance(self.sign, np.ndarray) or self.sign.ndim != 2:
+            raise ModelError(f"{where}.sign", "must be a 2-D array [C, taps]")
+        taps = _int(f"{where}.sign.shape[1]", self.sign.shape[1], 1, 1 << 10)
+        shape = (inp.channels, taps)
+        object.__setattr__(self, "sign", _tensor(f"{where}.sign", self.sign, shape, np.dtype(np.int8), -1, 1))
+        object.__setattr__(
+            self, "shift", _tensor(f"{where}.shift", self.shift, shape, np.dtype(np.int8), 0, self.shift_max)
+        )
+        lo, hi = fixed.signed_range(self.acc_width)
+        object.__setattr__(
+            self, "theta",
+            _tensor(f"{where}.theta", self.theta, (inp.channels,), fixed.storage_dtype(self.acc_width), lo, hi),
+        )
+        if inp.width + self.shift_max + 1 > fixed.MAX_TERM_WIDTH:
+            raise ModelError(f"{where}.shift_max", "input width + shift_max exceeds the exact int64 range")
+        return TensorSpec(SPIKE, 1, inp.channels, inp.length)
+
+    def params(self) -> dict:
+        return {
+            "dilation": self.dilation, "shift_max": self.shift_max,
+            "acc_width": self.acc_width, "overflow": self.overflow,
+        }
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return {"sign": self.sign, "shift": self.shift, "theta": self.theta}
+
+
+@dataclass(frozen=True, eq=False)
+class Readout(Layer):
+    """Integer readout: ``M[t, f] = sum_{u <= t} x[u, f]`` at ``acc_width`` bits.
+
+    The class of a sample is ``argmax_f M[T - 1, f]`` (lowest index on ties).
+    Must be the last layer. Output: ``int<acc_width>``, same shape as the input.
+    """
+
+    acc_width: int
+    overflow: str = fixed.WRAP
+    type: ClassVar[str] = "readout"
+
+    def out_spec(self, where: str, inp: TensorSpec) -> TensorSpec:
+        _check_acc(where, self.acc_width, self.overflow)
+        return TensorSpec(INT, self.acc_width, inp.channels, inp.length)
+
+    def params(self) -> dict:
+        return {"acc_width": self.acc_width, "overflow": self.overflow}
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return {}
+
+
+LAYER_TYPES: dict[str, type[Layer]] = {cls.type: cls for cls in (Dense, Conv1d, SumPool, Neuron, Readout)}
+
+
+@dataclass(frozen=True, eq=False)
+class IntegerModel:
+    """A validated integer model.
+
+    ``input``: spec of one time step of input; ``timesteps``: the nominal sequence
+    length T (used by the bound analysis, the default report input and the
+    per-sample energy); ``layers``: the chain. ``specs[i]`` is the input spec of
+    layer ``i`` and ``specs[-1]`` the model output spec.
+    """
+
+    input: TensorSpec
+    timesteps: int
+    layers: tuple[Layer, ...]
+    specs: tuple[TensorSpec, ...] = field(init=False)
+
+    def __post_init__(self):
+        if not isinstance(self.input, TensorSpec):
+            raise ModelError("input", "must be a TensorSpec")
+        _int("timesteps", self.timesteps, 1, 1 << 24)
+        object.__setattr__(self, "layers", tuple(self.layers))
+        if not self.layers:
+            raise ModelError("layers", "a model needs at least one layer")
+        specs = [self.input]
+        for i, layer in enumerate(self.layers):
+            if not isinstance(layer, Layer):
+                raise ModelError(f"layers[{i}]", f"not a layer: {type(layer).__name__}")
+            if isinstance(layer, Readout) and i != len(self.layers) - 1:
+                raise ModelError(f"layers[{i}]", "a readout must be the last layer")
+            specs.append(layer.out_spec(f"layers[{i}]", specs[-1]))
+        object.__setattr__(self, "specs", tuple(specs))
+
+    @property
+    def output(self) -> TensorSpec:
+        return self.specs[-1]
+
+    def neuron_layers(self) -> list[int]:
+        """Indices of the neuron layers."""
+        return [i for i, layer in enumerate(self.layers) if isinstance(layer, Neuron)]
+
+    def save(self, path) -> None:
+        """Write the model file (see :mod:`shiftspike.sim.fileformat`)."""
+        from .fileformat import save
+
+        save(self, path)

@@ -1,0 +1,66 @@
+"""What a simulator run returns, and the check every simulator applies to its input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .model import IntegerModel
+
+
+class InputError(ValueError):
+    """The input array does not fit the model (shape, dtype or value range)."""
+
+
+@dataclass(frozen=True)
+class LayerActivity:
+    """Data-dependent activity of one layer over a run, summed over the batch.
+
+    ``in_nonzero``: non-zero input values per time step (the events an
+    event-driven layer processes), ``[T, L_in]`` by spatial position for conv1d
+    and sum pooling, ``[T, 1]`` for dense and readout, None for neurons (whose
+    work does not depend on the data). ``out_spikes [T]``: spikes emitted per
+    time step (neuron layers only, else None).
+    """
+
+    in_nonzero: np.ndarray | None
+    out_spikes: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Result of a run on ``x [T, B, features]``.
+
+    ``outputs[i] [T, B, features_i]``: output of layer ``i`` in its storage
+    dtype; ``membranes[i] [T, B, features_i]``: membrane H of neuron layer
+    ``i`` (present when recorded); ``activity[i]``: what the op counts need.
+    """
+
+    outputs: list[np.ndarray]
+    membranes: dict[int, np.ndarray]
+    activity: list[LayerActivity]
+
+    @property
+    def output(self) -> np.ndarray:
+        return self.outputs[-1]
+
+    def predictions(self) -> np.ndarray:
+        """Class per sample: argmax of the last output at the last step (lowest index on ties)."""
+        return np.argmax(self.outputs[-1][-1], axis=-1)
+
+
+def check_input(model: IntegerModel, x) -> np.ndarray:
+    """Validate ``x [T, B, features]`` against the model's input spec; return it as int64."""
+    if not isinstance(x, np.ndarray):
+        raise InputError(f"input must be a NumPy array, got {type(x).__name__}")
+    if x.dtype.kind not in "iub":
+        raise InputError(f"input dtype {x.dtype} is not an integer type")
+    spec = model.input
+    if x.ndim != 3 or x.shape[2] != spec.features or x.shape[0] < 1 or x.shape[1] < 1:
+        raise InputError(f"input shape {x.shape} does not match [T, B, {spec.features}]")
+    lo, hi = spec.value_range
+    if x.size and (int(x.min()) < lo or int(x.max()) > hi):
+        bad = int(x.min()) if int(x.min()) < lo else int(x.max())
+        raise InputError(f"input value {bad} outside the declared {spec.kind} range [{lo}, {hi}]")
+    return x.astype(np.int64)

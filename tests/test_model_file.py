@@ -1,0 +1,181 @@
+"""The model file: round trip, deterministic bytes, no pickle, and one clear error per defect."""
+
+import json
+
+import numpy as np
+import pytest
+from safetensors.numpy import load as st_load
+from safetensors.numpy import save as st_save
+
+from shiftspike.sim import ModelError, load, random_model
+from shiftspike.sim.fileformat import META_KEY, from_bytes, to_bytes
+
+
+def _rewrite(model, edit_meta=None, edit_tensors=None) -> bytes:
+    """Bytes of ``model`` with its header and/or tensors edited (bypassing validation)."""
+    data = to_bytes(model)
+    size = int.from_bytes(data[:8], "little")
+    meta = json.loads(json.loads(data[8 : 8 + size])["__metadata__"][META_KEY])
+    tensors = st_load(data)
+    if edit_meta:
+        edit_meta(meta)
+    if edit_tensors:
+        edit_tensors(tensors)
+    return st_save(tensors, metadata={META_KEY: json.dumps(meta)})
+
+
+def _neuron_index(model):
+    return model.neuron_layers()[0]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_round_trip_is_identical(tmp_path, seed):
+    model = random_model(seed)
+    path = tmp_path / "m.ssm"
+    model.save(path)
+    again = load(path)
+    assert to_bytes(again) == path.read_bytes()
+    assert again.specs == model.specs
+    for a, b in zip(model.layers, again.layers):
+        assert a.params() == b.params()
+        assert a.tensors().keys() == b.tensors().keys()
+        for name in a.tensors():
+            assert np.array_equal(a.tensors()[name], b.tensors()[name])
+            assert a.tensors()[name].dtype == b.tensors()[name].dtype
+
+
+def test_same_model_same_bytes():
+    assert to_bytes(random_model(4)) == to_bytes(random_model(4))
+    assert to_bytes(random_model(4)) != to_bytes(random_model(5))
+
+
+def test_file_holds_no_pickle(tmp_path):
+    path = tmp_path / "m.ssm"
+    random_model(1).save(path)
+    data = path.read_bytes()
+    assert b"\x80\x04" not in data[:16] and b"numpy.core.multiarray" not in data
+
+
+def _error(data: bytes) -> ModelError:
+    with pytest.raises(ModelError) as info:
+        from_bytes(data)
+    return info.value
+
+
+def test_truncated_file():
+    data = to_bytes(random_model(2))
+    for cut in (0, 5, 20, len(data) - 3):
+        err = _error(data[:cut])
+        assert err.field in ("file",), str(err)
+        assert "truncated" in str(err) or "corrupt" in str(err)
+
+
+def test_not_a_model_file():
+    assert "not a shiftspike model" in str(_error(st_save({"a": np.zeros(2, np.int8)})))
+    assert "not JSON" in str(_error(b"\x10\x00\x00\x00\x00\x00\x00\x00garbage-garbage!"))
+
+
+def test_wrong_version():
+    err = _error(_rewrite(random_model(2), edit_meta=lambda m: m.update(version=99)))
+    assert err.field == "version" and "99" in str(err)
+
+
+def test_wrong_format_name():
+    assert _error(_rewrite(random_model(2), edit_meta=lambda m: m.update(format="other"))).field == "format"
+
+
+def test_wrong_dtype():
+    model = random_model(2)
+    i = _neuron_index(model)
+
+    def widen(t):
+        t[f"layers.{i}.shift"] = t[f"layers.{i}.shift"].astype(np.int32)
+
+    err = _error(_rewrite(model, edit_tensors=widen))
+    assert err.field == f"layers[{i}].shift" and "dtype" in str(err)
+
+
+def test_shift_out_of_range():
+    model = random_model(2, shift_max=3)
+    i = _neuron_index(model)
+
+    def bump(t):
+        t[f"layers.{i}.shift"] = t[f"layers.{i}.shift"].copy()
+        t[f"layers.{i}.shift"][0, 0] = 9
+
+    err = _error(_rewrite(model, edit_tensors=bump))
+    assert err.field == f"layers[{i}].shift" and "9 out of range [0, 3]" in str(err)
+
+
+def test_sign_out_of_range():
+    model = random_model(2)
+    i = _neuron_index(model)
+
+    def bad(t):
+        t[f"layers.{i}.sign"] = t[f"layers.{i}.sign"].copy()
+        t[f"layers.{i}.sign"][0, 0] = 2
+
+    assert _error(_rewrite(model, edit_tensors=bad)).field == f"layers[{i}].sign"
+
+
+def test_width_too_small_for_weight():
+    model = random_model(2, weight_width=8, conv=False)
+    i = next(i for i, layer in enumerate(model.layers) if layer.type == "dense")
+
+    def narrow(m):
+        m["layers"][i]["weight_width"] = 3
+
+    err = _error(_rewrite(model, edit_meta=narrow))
+    assert err.field == f"layers[{i}].weight"
+
+
+def test_theta_does_not_fit_accumulator():
+    model = random_model(2)
+    i = _neuron_index(model)
+
+    def shrink(m):
+        m["layers"][i]["acc_width"] = 2
+
+    err = _error(_rewrite(model, edit_meta=shrink))
+    assert err.field == f"layers[{i}].theta"
+
+
+def test_impossible_width():
+    model = random_model(2)
+
+    def huge(m):
+        m["layers"][0]["acc_width"] = 200
+
+    err = _error(_rewrite(model, edit_meta=huge))
+    assert err.field == "layers[0].acc_width" and "out of range" in str(err)
+
+
+def test_wrong_shape():
+    model = random_model(2, conv=False)
+    i = next(i for i, layer in enumerate(model.layers) if layer.type == "dense")
+
+    def cut(t):
+        t[f"layers.{i}.weight"] = t[f"layers.{i}.weight"][:, :-1].copy()
+
+    err = _error(_rewrite(model, edit_tensors=cut))
+    assert err.field.startswith(f"layers[{i}].weight") and "shape" in str(err)
+
+
+def test_missing_and_extra_tensors():
+    model = random_model(2)
+    i = _neuron_index(model)
+    assert _error(_rewrite(model, edit_tensors=lambda t: t.pop(f"layers.{i}.theta"))).field == f"layers[{i}].theta"
+    extra = _rewrite(model, edit_tensors=lambda t: t.update({"stowaway": np.zeros(1, np.int8)}))
+    assert _error(extra).field == "stowaway"
+
+
+def test_unknown_layer_type_and_overflow_mode():
+    model = random_model(2)
+    assert _error(_rewrite(model, edit_meta=lambda m: m["layers"][0].update(type="lstm"))).field == "layers[0].type"
+    err = _error(_rewrite(model, edit_meta=lambda m: m["layers"][0].update(overflow="round")))
+    assert err.field == "layers[0].overflow"
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ModelError, match="no such file"):
+        load(tmp_path / "absent.ssm")
