@@ -62,6 +62,14 @@ def _neuron_params(layer: Neuron, inp: TensorSpec) -> tuple[np.ndarray, np.ndarr
     return _positions(inp, layer.coef.T), _positions(inp, layer.theta)
 
 
+def _neuron_lanes(layer: Neuron, inp: TensorSpec, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """``coef [k, B * P]`` in the kernel's lane dtype and ``theta [B * P]``, tiled over the batch."""
+    coef, theta = _neuron_params(layer, inp)
+    lanes = kernels.lane_dtype(layer.acc_width, inp.width + layer.shift_max + 1,
+                               layer.overflow == fixed.SATURATE)
+    return np.ascontiguousarray(np.tile(coef, (1, batch)), lanes), np.tile(theta, batch)
+
+
 def run(model: IntegerModel, x: np.ndarray, record_membranes: bool = False) -> Trace:
     """Run ``model`` on ``x [T, B, features]`` over the whole sequence.
 
@@ -69,7 +77,7 @@ def run(model: IntegerModel, x: np.ndarray, record_membranes: bool = False) -> T
     the activity the op counts need and, with ``record_membranes``, each
     neuron layer's membrane ``[T, B, features_i]``.
     """
-    cur = np.ascontiguousarray(check_input(model, x).astype(model.input.dtype))
+    cur = check_input(model, x)
     steps, batch, _ = cur.shape
     outputs, membranes, activity = [], {}, []
     for index, layer in enumerate(model.layers):
@@ -77,14 +85,14 @@ def run(model: IntegerModel, x: np.ndarray, record_membranes: bool = False) -> T
         saturate = getattr(layer, "overflow", fixed.WRAP) == fixed.SATURATE
         spikes = None
         if isinstance(layer, Neuron):
-            coef, theta = _neuron_params(layer, inp)
+            coef, theta = _neuron_lanes(layer, inp, batch)
+            neurons = batch * out.features
             y = np.empty((steps, batch, out.features), out.dtype)
             mem_dtype = fixed.storage_dtype(layer.acc_width)
             mem = np.empty((steps, batch, out.features) if record_membranes else (1, 1, 1), mem_dtype)
-            blocks = -(-out.features // kernels.NEURON_BLOCK)
-            counts = np.empty((batch * blocks, steps), np.int64)
-            kernels.neuron(cur, coef, theta, layer.dilation, layer.acc_width, saturate, y, mem,
-                           record_membranes, counts)
+            counts = np.empty((-(-neurons // kernels.NEURON_BLOCK), steps), np.int64)
+            kernels.neuron(cur.reshape(steps, neurons), coef, theta, layer.dilation, layer.acc_width, saturate,
+                           y.reshape(steps, neurons), mem.reshape(mem.shape[0], -1), record_membranes, counts)
             if record_membranes:
                 membranes[index] = mem
             nonzero = None
@@ -146,7 +154,7 @@ class Stepper:
         x = check_input(self.model, np.asarray(x_t)[None])
         if x.shape[1] != self.batch:
             raise ValueError(f"batch {x.shape[1]} does not match the stepper's batch {self.batch}")
-        cur = x[0].astype(self.model.input.dtype)
+        cur = x[0]
         outputs, membranes, activity = [], {}, []
         for i, layer in enumerate(self.model.layers):
             inp, out = self.model.specs[i], self.model.specs[i + 1]

@@ -21,9 +21,21 @@ from numba import njit, prange
 
 #: Rows (samples x time steps) per parallel chunk of the stateless kernels.
 ROW_CHUNK = 64
-#: Channels per parallel block of the neuron kernel: the block's history
+#: Neurons per parallel block of the neuron kernel: the block's history
 #: (``depth`` rows of ``NEURON_BLOCK`` values) stays in L1/L2 while ``t`` advances.
 NEURON_BLOCK = 256
+
+
+def lane_dtype(acc_width: int, term_width: int, saturate: bool) -> np.dtype:
+    """Integer type of the neuron kernel's accumulator lanes.
+
+    int32 lanes (16 per AVX-512 vector) are exact when: under ``wrap``, the
+    accumulator has at most 32 bits (the lanes wrap modulo 2**32, a multiple of
+    2**acc_width); under ``saturate``, every clamped partial sum plus one term
+    (at most ``term_width`` bits) stays inside int32. Otherwise int64.
+    """
+    fits = acc_width <= 32 if not saturate else max(acc_width, term_width) <= 30
+    return np.dtype(np.int32 if fits else np.int64)
 
 
 @njit(inline="always")
@@ -129,42 +141,62 @@ def sumpool(x, window, width, saturate, out, nnz):
 
 @njit(parallel=True, cache=True)
 def neuron(x, coef, theta, dilation, width, saturate, spikes, membrane, want_membrane, spike_counts):
-    """Whole-sequence neuron layer.
+    """Whole-sequence neuron layer over ``N`` independent neurons.
 
-    ``x [T, B, P]`` (P = channels x length, the positions), ``coef [k, P]`` int64,
-    ``theta [P]`` int64 -> ``spikes [T, B, P]`` (0/1) and, if ``want_membrane``,
-    ``membrane [T, B, P]``. ``spike_counts[B * blocks, T]`` receives the spikes of
-    each (sample, block of positions) per time step.
+    ``x [T, N]`` (N = batch x channels x length, flattened), ``coef [k, N]``
+    (int32 or int64: the lane type, see ``lane_dtype``), ``theta [N]`` ->
+    ``spikes [T, N]`` (0/1) and, if ``want_membrane``, ``membrane [T, N]``.
+    ``spike_counts[blocks, T]`` receives the spikes of each block of neurons per
+    step. Under ``wrap`` four taps are summed per pass (the sum is taken modulo
+    the lane width and reduced to ``width`` bits at the end, both exact);
+    under ``saturate`` each tap is added and clamped in order.
     """
-    steps, batch, positions = x.shape
+    steps, neurons = x.shape
     taps = coef.shape[0]
     lo = -(np.int64(1) << (width - 1))
     hi = (np.int64(1) << (width - 1)) - 1
-    blocks = (positions + NEURON_BLOCK - 1) // NEURON_BLOCK
-    for job in prange(batch * blocks):
-        b = job // blocks
-        p0 = (job % blocks) * NEURON_BLOCK
-        p1 = min(positions, p0 + NEURON_BLOCK)
-        acc = np.zeros(p1 - p0, np.int64)
+    blocks = (neurons + NEURON_BLOCK - 1) // NEURON_BLOCK
+    for job in prange(blocks):
+        p0 = job * NEURON_BLOCK
+        p1 = min(neurons, p0 + NEURON_BLOCK)
+        n = p1 - p0
+        acc = np.zeros(n, coef.dtype)
         for t in range(steps):
-            acc[:] = 0
             active = min(taps, t // dilation + 1)
-            for i in range(active):
-                tt = t - i * dilation
-                if saturate:
-                    for p in range(p0, p1):
-                        acc[p - p0] = _clamp(acc[p - p0] + coef[i, p] * x[tt, b, p], lo, hi)
-                else:
-                    for p in range(p0, p1):
-                        acc[p - p0] += coef[i, p] * x[tt, b, p]
+            x0, c0 = x[t, p0:p1], coef[0, p0:p1]
+            for p in range(n):
+                acc[p] = c0[p] * x0[p]
+            i = 1
+            if saturate:
+                for p in range(n):
+                    acc[p] = _clamp(acc[p], lo, hi)
+                while i < active:
+                    xa, ca = x[t - i * dilation, p0:p1], coef[i, p0:p1]
+                    for p in range(n):
+                        acc[p] = _clamp(acc[p] + ca[p] * xa[p], lo, hi)
+                    i += 1
+            else:
+                while i + 4 <= active:
+                    xa, ca = x[t - i * dilation, p0:p1], coef[i, p0:p1]
+                    xb, cb = x[t - (i + 1) * dilation, p0:p1], coef[i + 1, p0:p1]
+                    xc, cc = x[t - (i + 2) * dilation, p0:p1], coef[i + 2, p0:p1]
+                    xd, cd = x[t - (i + 3) * dilation, p0:p1], coef[i + 3, p0:p1]
+                    for p in range(n):
+                        acc[p] = acc[p] + ca[p] * xa[p] + cb[p] * xb[p] + cc[p] * xc[p] + cd[p] * xd[p]
+                    i += 4
+                while i < active:
+                    xa, ca = x[t - i * dilation, p0:p1], coef[i, p0:p1]
+                    for p in range(n):
+                        acc[p] = acc[p] + ca[p] * xa[p]
+                    i += 1
             count = 0
-            for p in range(p0, p1):
-                h = acc[p - p0] if saturate else _wrap(acc[p - p0], width)
-                s = 1 if h >= theta[p] else 0
-                spikes[t, b, p] = s
+            for p in range(n):
+                h = np.int64(acc[p]) if saturate else _wrap(np.int64(acc[p]), width)
+                s = 1 if h >= theta[p0 + p] else 0
+                spikes[t, p0 + p] = s
                 count += s
                 if want_membrane:
-                    membrane[t, b, p] = h
+                    membrane[t, p0 + p] = h
             spike_counts[job, t] = count
 
 

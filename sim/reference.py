@@ -89,9 +89,8 @@ def _activity(layer, inp: TensorSpec, x: np.ndarray, out: np.ndarray) -> LayerAc
 
 def run_reference(model: IntegerModel, x: np.ndarray) -> Trace:
     """Run ``model`` on ``x [T, B, features]``; return every layer's output, membranes and activity."""
-    x = check_input(model, x)
-    steps, batch, _ = x.shape
-    cur = x.astype(np.int64)
+    cur = check_input(model, x).astype(np.int64)
+    steps, batch, _ = cur.shape
     outputs, membranes, activity = [], {}, []
     for index, layer in enumerate(model.layers):
         inp, outp = model.specs[index], model.specs[index + 1]

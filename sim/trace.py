@@ -51,7 +51,7 @@ class Trace:
 
 
 def check_input(model: IntegerModel, x) -> np.ndarray:
-    """Validate ``x [T, B, features]`` against the model's input spec; return it as int64."""
+    """Validate ``x [T, B, features]`` against the model's input spec; return it in the spec's storage dtype."""
     if not isinstance(x, np.ndarray):
         raise InputError(f"input must be a NumPy array, got {type(x).__name__}")
     if x.dtype.kind not in "iub":
@@ -63,4 +63,4 @@ def check_input(model: IntegerModel, x) -> np.ndarray:
     if x.size and (int(x.min()) < lo or int(x.max()) > hi):
         bad = int(x.min()) if int(x.min()) < lo else int(x.max())
         raise InputError(f"input value {bad} outside the declared {spec.kind} range [{lo}, {hi}]")
-    return x.astype(np.int64)
+    return np.ascontiguousarray(x, spec.dtype)

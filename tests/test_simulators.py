@@ -113,3 +113,23 @@ def test_comparison_can_fail():
     got.outputs[-1][-1, 0, 0] += 1
     with pytest.raises(AssertionError, match="differs first"):
         assert_traces_equal(ref, got, "corrupted")
+
+
+@pytest.mark.parametrize("acc_width, overflow", [(32, "wrap"), (31, "wrap"), (30, "saturate"), (31, "saturate"),
+                                                 (40, "wrap"), (40, "saturate")])
+def test_wide_terms_at_lane_width_edges(acc_width, overflow):
+    """Sums far beyond int32 with 30-40-bit accumulators: exercises both lane types of the kernel."""
+    from shiftspike.sim import IntegerModel, Neuron, TensorSpec
+    from shiftspike.sim.fixed import signed_range
+
+    rng = np.random.default_rng(acc_width)
+    channels, taps = 40, 9
+    sign = rng.choice(np.array([-1, 1], np.int8), size=(channels, taps))
+    sign[:20] = 1
+    shift = np.full((channels, taps), 15, np.int8)
+    theta = rng.integers(-(1 << 28), 1 << 28, size=channels)
+    neuron = Neuron(sign, shift, theta, 1, 15, acc_width, overflow)
+    model = IntegerModel(TensorSpec("int", 16, channels), 12, (neuron,))
+    lo, hi = signed_range(16)
+    x = rng.choice(np.array([lo, hi, hi - 1, lo + 1]), size=(12, 3, channels)).astype(np.int16)
+    check_all_modes(model, x)

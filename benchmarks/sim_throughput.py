@@ -1,0 +1,206 @@
+"""Simulator throughput on one neuron layer, side by side in one run.
+
+For each layer size (C channels, k taps, dilation d, T steps, batch B) it times:
+
+* ``numpy-ref``: the NumPy reference simulator (``run_reference``);
+* ``numba-seq``: the Numba simulator over the whole sequence (``run``), op counting included;
+* ``numba-step``: the Numba simulator step by step (``Stepper``), op counting included;
+* ``torch-f32``: PyTorch float32 doing the same arithmetic: a grouped dilated ``conv1d``
+  (time-last, left zero padding) and the threshold compare, under ``no_grad``.
+
+Inputs are 16-bit integer currents (values exact in float32); every implementation
+gets the same data and all results are checked equal before timing. Throughput is
+neuron-updates/s (T*B*C per run) and tap-ops/s (T*B*C*k). The memory-traffic floor
+of the layer is the time to read X once and write S once at the bandwidth a plain
+NumPy copy reaches on this machine in the same run.
+
+    python benchmarks/sim_throughput.py [--quick] [--out benchmarks/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from shiftspike.sim import IntegerModel, Neuron, Stepper, TensorSpec, run, run_reference
+from shiftspike.sim.opcount import layer_ops
+
+IN_WIDTH = 16
+SIZES = [  # C, k, d, T, B
+    (64, 4, 1, 256, 16),
+    (128, 16, 1, 1024, 16),
+    (128, 16, 4, 4096, 16),
+    (512, 8, 2, 1024, 64),
+    (512, 32, 8, 1024, 16),
+    (256, 8, 1, 16384, 8),
+    (32, 32, 8, 16384, 64),
+]
+QUICK_SIZES = [(64, 4, 1, 256, 16), (128, 16, 4, 1024, 8)]
+REFERENCE_MAX_TAP_OPS = 1 << 28
+STEP_MAX_STEPS = 4096
+
+
+def layer(channels: int, taps: int, dilation: int, steps: int, seed: int) -> IntegerModel:
+    rng = np.random.default_rng(seed)
+    sign = rng.choice(np.array([-1, 1], np.int8), size=(channels, taps))
+    shift = rng.integers(0, 4, size=(channels, taps)).astype(np.int8)
+    theta = rng.integers(-1000, 1000, size=channels)
+    neuron = Neuron(sign, shift, theta, dilation, 3, IN_WIDTH + 3 + taps.bit_length() + 1)
+    return IntegerModel(TensorSpec("int", IN_WIDTH, channels), steps, (neuron,))
+
+
+def best_time(fn, repeat: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def copy_bandwidth() -> float:
+    """Bytes per second moved (read + write) by a 512 MiB NumPy copy, best of 5."""
+    src = np.ones(1 << 26, np.float64)
+    dst = np.empty_like(src)
+    seconds = best_time(lambda: np.copyto(dst, src), 5)
+    return 2 * src.nbytes / seconds
+
+
+def torch_layer(model: IntegerModel):
+    neuron = model.layers[0]
+    coef = torch.tensor(neuron.coef, dtype=torch.float32)  # [C, k], tap i multiplies x[t - i*d]
+    weight = coef.flip(1).unsqueeze(1).contiguous()  # conv1d correlates: reverse taps -> [C, 1, k]
+    theta = torch.tensor(neuron.theta.astype(np.float32)).view(1, -1, 1)
+    pad = (neuron.taps - 1) * neuron.dilation
+    channels = weight.shape[0]
+
+    def forward(x_bct: torch.Tensor) -> torch.Tensor:
+        h = torch.nn.functional.conv1d(torch.nn.functional.pad(x_bct, (pad, 0)), weight,
+                                       dilation=neuron.dilation, groups=channels)
+        return h >= theta
+
+    return forward
+
+
+def measure(size, repeat: int, seed: int) -> dict:
+    channels, taps, dilation, steps, batch = size
+    model = layer(channels, taps, dilation, steps, seed)
+    rng = np.random.default_rng(seed)
+    lo, hi = model.input.value_range
+    x = rng.integers(lo // 64, hi // 64, size=(steps, batch, channels), endpoint=True).astype(np.int16)
+    x_torch = torch.from_numpy(x.astype(np.float32)).permute(1, 2, 0).contiguous()  # [B, C, T]
+    forward = torch_layer(model)
+
+    expected = run(model, x).output
+    with torch.no_grad():
+        got = forward(x_torch).permute(2, 0, 1).numpy().astype(np.int8)
+    assert np.array_equal(expected, got), "torch and the simulator disagree"
+
+    def numba_seq():
+        trace = run(model, x)
+        layer_ops(model, 0, trace)
+
+    stepper = Stepper(model, batch)
+
+    def numba_step():
+        trace = stepper.run(x)
+        layer_ops(model, 0, trace)
+
+    def torch_f32():
+        with torch.no_grad():
+            forward(x_torch)
+
+    updates = steps * batch * channels
+    result = {"C": channels, "k": taps, "d": dilation, "T": steps, "B": batch, "neuron_updates": updates,
+              "tap_ops": updates * taps, "seconds": {}}
+    result["seconds"]["numba-seq"] = best_time(numba_seq, repeat)
+    result["seconds"]["torch-f32"] = best_time(torch_f32, repeat)
+    if steps <= STEP_MAX_STEPS:
+        assert np.array_equal(stepper.run(x).output, expected)
+        result["seconds"]["numba-step"] = best_time(numba_step, 1)
+    if updates * taps <= REFERENCE_MAX_TAP_OPS:
+        assert np.array_equal(run_reference(model, x).output, expected)
+        result["seconds"]["numpy-ref"] = best_time(lambda: run_reference(model, x), 1)
+    result["floor_bytes"] = x.nbytes + expected.nbytes
+    return result
+
+
+IMPLS = ("numba-seq", "numba-step", "numpy-ref", "torch-f32")
+
+
+def markdown(results: list[dict], bandwidth: float) -> str:
+    lines = [
+        "| C | k | d | T | B | " + " | ".join(f"{i} (M upd/s)" for i in IMPLS)
+        + " | numba-seq / torch | numba-seq G tap-ops/s | x memory floor |",
+        "|" + "---|" * (5 + len(IMPLS) + 3),
+    ]
+    for r in results:
+        rates = [r["neuron_updates"] / r["seconds"][i] / 1e6 if i in r["seconds"] else None for i in IMPLS]
+        ratio = r["seconds"]["torch-f32"] / r["seconds"]["numba-seq"]
+        floor = r["floor_bytes"] / bandwidth
+        lines.append(
+            f"| {r['C']} | {r['k']} | {r['d']} | {r['T']} | {r['B']} | "
+            + " | ".join("-" if v is None else f"{v:,.1f}" for v in rates)
+            + f" | {ratio:.2f}x | {r['tap_ops'] / r['seconds']['numba-seq'] / 1e9:.2f}"
+            + f" | {r['seconds']['numba-seq'] / floor:.1f}x |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="two small sizes (a smoke run)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    sizes = QUICK_SIZES if args.quick else SIZES
+    bandwidth = copy_bandwidth()
+    results = []
+    with Progress() as progress:
+        task = progress.add_task("layer sizes", total=len(sizes))
+        for size in sizes:
+            results.append(measure(size, args.repeat, args.seed))
+            progress.advance(task)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = "sim_throughput_quick" if args.quick else "sim_throughput"
+    payload = {
+        "benchmark": "sim_throughput",
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
+                    "torch_threads": torch.get_num_threads(), "copy_bandwidth_gb_s": bandwidth / 1e9},
+        "input_width": IN_WIDTH,
+        "results": results,
+    }
+    (out / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    table = markdown(results, bandwidth)
+    (out / f"{name}.md").write_text(
+        f"Neuron-layer simulation throughput, {os.cpu_count()} cores, int{IN_WIDTH} currents; "
+        f"memory copy bandwidth {bandwidth / 1e9:.1f} GB/s.\n\n" + table)
+    console = Console()
+    summary = Table(title="million neuron-updates per second")
+    for col in ("C", "k", "d", "T", "B", *IMPLS, "seq/torch"):
+        summary.add_column(col, justify="right")
+    for r in results:
+        summary.add_row(*(str(r[c]) for c in ("C", "k", "d", "T", "B")),
+                        *(f"{r['neuron_updates'] / r['seconds'][i] / 1e6:,.1f}" if i in r["seconds"] else "-"
+                          for i in IMPLS),
+                        f"{r['seconds']['torch-f32'] / r['seconds']['numba-seq']:.2f}x")
+    console.print(summary)
+    console.print(f"wrote {out / (name + '.json')} and {out / (name + '.md')}")
+
+
+if __name__ == "__main__":
+    main()
