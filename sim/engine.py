@@ -67,7 +67,7 @@ def _neuron_lanes(layer: Neuron, inp: TensorSpec, batch: int) -> tuple[np.ndarra
     coef, theta = _neuron_params(layer, inp)
     lanes = kernels.lane_dtype(layer.acc_width, inp.width + layer.shift_max + 1,
                                layer.overflow == fixed.SATURATE)
-    return np.ascontiguousarray(np.tile(coef, (1, batch)), lanes), np.tile(theta, batch)
+    return np.ascontiguousarray(np.tile(coef, (1, batch)), lanes), np.tile(theta, batch).astype(lanes)
 
 
 def run(model: IntegerModel, x: np.ndarray, record_membranes: bool = False) -> Trace:

@@ -147,12 +147,15 @@ def neuron(x, coef, theta, dilation, width, saturate, spikes, membrane, want_mem
     (int32 or int64: the lane type, see ``lane_dtype``), ``theta [N]`` ->
     ``spikes [T, N]`` (0/1) and, if ``want_membrane``, ``membrane [T, N]``.
     ``spike_counts[blocks, T]`` receives the spikes of each block of neurons per
-    step. Under ``wrap`` four taps are summed per pass (the sum is taken modulo
+    step. Each block copies its inputs into a contiguous circular history
+    ``[depth, block]`` as ``t`` advances, so the taps read rows that do not
+    alias in the cache whatever the stride of ``x``. Under ``wrap`` four taps are summed per pass (the sum is taken modulo
     the lane width and reduced to ``width`` bits at the end, both exact);
     under ``saturate`` each tap is added and clamped in order.
     """
     steps, neurons = x.shape
     taps = coef.shape[0]
+    depth = (taps - 1) * dilation + 1
     lo = -(np.int64(1) << (width - 1))
     hi = (np.int64(1) << (width - 1)) - 1
     blocks = (neurons + NEURON_BLOCK - 1) // NEURON_BLOCK
@@ -161,43 +164,51 @@ def neuron(x, coef, theta, dilation, width, saturate, spikes, membrane, want_mem
         p1 = min(neurons, p0 + NEURON_BLOCK)
         n = p1 - p0
         acc = np.zeros(n, coef.dtype)
+        history = np.zeros((depth, n), x.dtype)
         for t in range(steps):
             active = min(taps, t // dilation + 1)
-            x0, c0 = x[t, p0:p1], coef[0, p0:p1]
+            head = t % depth
+            x0, c0, row = x[t, p0:p1], coef[0, p0:p1], history[head]
             for p in range(n):
+                row[p] = x0[p]
                 acc[p] = c0[p] * x0[p]
             i = 1
             if saturate:
                 for p in range(n):
                     acc[p] = _clamp(acc[p], lo, hi)
                 while i < active:
-                    xa, ca = x[t - i * dilation, p0:p1], coef[i, p0:p1]
+                    xa, ca = history[(t - i * dilation) % depth], coef[i, p0:p1]
                     for p in range(n):
                         acc[p] = _clamp(acc[p] + ca[p] * xa[p], lo, hi)
                     i += 1
             else:
                 while i + 4 <= active:
-                    xa, ca = x[t - i * dilation, p0:p1], coef[i, p0:p1]
-                    xb, cb = x[t - (i + 1) * dilation, p0:p1], coef[i + 1, p0:p1]
-                    xc, cc = x[t - (i + 2) * dilation, p0:p1], coef[i + 2, p0:p1]
-                    xd, cd = x[t - (i + 3) * dilation, p0:p1], coef[i + 3, p0:p1]
+                    xa, ca = history[(t - i * dilation) % depth], coef[i, p0:p1]
+                    xb, cb = history[(t - (i + 1) * dilation) % depth], coef[i + 1, p0:p1]
+                    xc, cc = history[(t - (i + 2) * dilation) % depth], coef[i + 2, p0:p1]
+                    xd, cd = history[(t - (i + 3) * dilation) % depth], coef[i + 3, p0:p1]
                     for p in range(n):
                         acc[p] = acc[p] + ca[p] * xa[p] + cb[p] * xb[p] + cc[p] * xc[p] + cd[p] * xd[p]
                     i += 4
                 while i < active:
-                    xa, ca = x[t - i * dilation, p0:p1], coef[i, p0:p1]
+                    xa, ca = history[(t - i * dilation) % depth], coef[i, p0:p1]
                     for p in range(n):
                         acc[p] = acc[p] + ca[p] * xa[p]
                     i += 1
+            if not saturate:
+                for p in range(n):
+                    acc[p] = _wrap(np.int64(acc[p]), width)
+            out, th = spikes[t, p0:p1], theta[p0:p1]
             count = 0
             for p in range(n):
-                h = np.int64(acc[p]) if saturate else _wrap(np.int64(acc[p]), width)
-                s = 1 if h >= theta[p0 + p] else 0
-                spikes[t, p0 + p] = s
+                s = np.int8(acc[p] >= th[p])
+                out[p] = s
                 count += s
-                if want_membrane:
-                    membrane[t, p0 + p] = h
             spike_counts[job, t] = count
+            if want_membrane:
+                mem = membrane[t, p0:p1]
+                for p in range(n):
+                    mem[p] = acc[p]
 
 
 @njit(cache=True)
