@@ -5,7 +5,7 @@ import pytest
 
 from hdl_runner import HERE, SIMULATORS, run_testbench
 
-pytestmark = pytest.mark.rtl
+pytestmark = [pytest.mark.rtl, pytest.mark.slow]
 
 
 @pytest.mark.parametrize("simulator", SIMULATORS)

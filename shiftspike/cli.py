@@ -45,6 +45,13 @@ def _write_json(path: Path, obj) -> None:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+def _write_plot(path: Path, report: dict) -> None:
+    from shiftspike.sim.plot import energy_chart
+
+    with atomic_path(path, ".png") as tmp:
+        energy_chart(report, tmp)
+
+
 def _load_array(path: str) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
@@ -75,6 +82,8 @@ def cmd_report(args) -> None:
     report = build_report(model, x, table, text)
     if args.json:
         _write_json(Path(args.json), report)
+    if args.plot:
+        _write_plot(Path(args.plot), report)
     render(report)
 
 
@@ -124,14 +133,22 @@ def cmd_demo(args) -> None:
     model_path = out / "model.ssm"
     with atomic_path(model_path) as tmp:
         model.save(tmp)
-    print(f"integer model: {model_path} ({len(model.layers)} layers: "
-          f"{' -> '.join(layer.type for layer in model.layers)})")
+    print(f"integer model: {model_path} ({' -> '.join(layer.type for layer in model.layers)})")
     x, text = default_input(model)
+    summary = []
     for preset in ("horowitz45", "literature"):
         report = build_report(model, x, load_table(preset), text)
         _write_json(out / f"report-{preset}.json", report)
-        render(report)
-    print(f"reports: {out}/report-horowitz45.json, {out}/report-literature.json")
+        _write_plot(out / f"energy-{preset}.png", report)
+        if preset == "horowitz45":
+            render(report)
+        totals = report["totals"]
+        summary.append(f"  {preset:>10}: {totals['energy_pj_per_sample']['mul_free']:,.0f} pJ/sample; "
+                       f"multiplier per tap {totals['ratio_to_mul_free']['mul_taps']:.2f}x, "
+                       f"PSN {totals['ratio_to_mul_free']['psn']:.2f}x")
+    print("summary (energy of this network; the multiplier networks relative to it):")
+    print("\n".join(summary))
+    print(f"files: {out}/model.ssm, report-*.json, energy-*.png")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", help="input .npy [T, B, features] (default: random spikes at rate 0.2, B=16)")
     p.add_argument("--energy", default="horowitz45", help="preset (horowitz45, literature) or a TOML/JSON table")
     p.add_argument("--json", help="also write the report as JSON here")
+    p.add_argument("--plot", help="also write a PNG chart of energy per layer and network here")
     p.set_defaults(func=cmd_report)
 
     p = verbs.add_parser("sim", help="run a model bit-accurately on an input")

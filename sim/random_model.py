@@ -20,17 +20,22 @@ def _pick(rng: np.random.Generator, value, choices):
     return choices[rng.integers(len(choices))] if value is None else value
 
 
-def _acc_width(rng, inp: TensorSpec, steps: int, layers: list[Layer], layer: Layer, narrow: bool | None) -> int:
-    """Required width of ``layer`` after ``layers``, made narrower by 1-4 bits when ``narrow``."""
+def _acc_width(rng, inp: TensorSpec, steps: int, layers: list[Layer], layer: Layer, narrow: bool | None,
+               acc_width: int | None) -> int:
+    """``acc_width`` if given, else the required width of ``layer`` after ``layers``,
+    made narrower by 1-4 bits when ``narrow``."""
+    if acc_width is not None:
+        return acc_width
     lo, hi = output_interval(IntegerModel(inp, steps, tuple(layers))) if layers else inp.value_range
     required = required_width(*layer_interval(layer, lo, hi, steps))
     narrow = bool(rng.random() < 0.35) if narrow is None else narrow
     return max(2, required - int(rng.integers(1, 5))) if narrow else required
 
 
-def _finish(rng, inp: TensorSpec, steps: int, layers: list[Layer], layer: Layer, narrow, overflow) -> None:
+def _finish(rng, inp: TensorSpec, steps: int, layers: list[Layer], layer: Layer, narrow, overflow,
+            acc_width) -> None:
     """Append ``layer`` with its accumulator width chosen from the bound analysis."""
-    width = _acc_width(rng, inp, steps, layers, layer, narrow)
+    width = _acc_width(rng, inp, steps, layers, layer, narrow, acc_width)
     mode = _pick(rng, overflow, fixed.OVERFLOW_MODES)
     fields = {k: v for k, v in vars(layer).items()}
     fields.update(acc_width=width, overflow=mode)
@@ -83,6 +88,7 @@ def random_model(
     zero_taps: float | None = None,
     overflow: str | None = None,
     narrow: bool | None = None,
+    acc_width: int | None = None,
     readout: bool = True,
 ) -> IntegerModel:
     """Draw a valid integer model.
@@ -92,7 +98,9 @@ def random_model(
     ``channels``: width of every neuron layer; ``taps``/``dilation``/``shift_max``:
     of every neuron layer; ``narrow=True`` makes every accumulator 1-4 bits
     narrower than the bound analysis requires, ``False`` overflow-free, None
-    either at random per layer. ``overflow`` fixes the mode of every layer.
+    either at random per layer; ``acc_width`` fixes every accumulator's width
+    instead. ``overflow`` fixes the mode of every layer. Inputs come from
+    :func:`random_input` (sparse or dense by its ``rate``).
     """
     rng = np.random.default_rng(seed)
     kind = _pick(rng, input_kind, [SPIKE, INT])
@@ -110,7 +118,7 @@ def random_model(
 
     def neuron_layer() -> None:
         _finish(rng, inp, steps, layers, _neuron(rng, spec(), taps, dilation, shift_max, zero_taps),
-                narrow, overflow)
+                narrow, overflow, acc_width)
 
     if conv:
         ksize = int(rng.integers(1, 4))
@@ -118,21 +126,21 @@ def random_model(
         w = _weights(rng, (c_out, inp.channels, ksize), wwidth, rng.uniform(0.5, 1.0))
         bias = rng.integers(-4, 5, size=c_out) if rng.random() < 0.5 else None
         layer = Conv1d(w, bias, wwidth, 2, stride=int(rng.integers(1, 3)), padding=int(rng.integers(0, ksize)))
-        _finish(rng, inp, steps, layers, layer, narrow, overflow)
+        _finish(rng, inp, steps, layers, layer, narrow, overflow, acc_width)
         neuron_layer()
         if spec().length >= 2:
-            _finish(rng, inp, steps, layers, SumPool(2, 2), narrow, overflow)
+            _finish(rng, inp, steps, layers, SumPool(2, 2), narrow, overflow, acc_width)
     for _ in range(n_neuron):
         c = int(_pick(rng, channels, [1, 3, 5, 8, 16]))
         w = _weights(rng, (c, spec().features), wwidth, rng.uniform(0.3, 1.0))
         bias = rng.integers(-8, 9, size=c) if rng.random() < 0.5 else None
-        _finish(rng, inp, steps, layers, Dense(w, bias, wwidth, 2), narrow, overflow)
+        _finish(rng, inp, steps, layers, Dense(w, bias, wwidth, 2), narrow, overflow, acc_width)
         neuron_layer()
     n_classes = int(_pick(rng, classes, [2, 3, 10]))
     w = _weights(rng, (n_classes, spec().features), wwidth, 0.8)
-    _finish(rng, inp, steps, layers, Dense(w, None, wwidth, 2), narrow, overflow)
+    _finish(rng, inp, steps, layers, Dense(w, None, wwidth, 2), narrow, overflow, acc_width)
     if readout:
-        _finish(rng, inp, steps, layers, Readout(2), narrow, overflow)
+        _finish(rng, inp, steps, layers, Readout(2), narrow, overflow, acc_width)
     return IntegerModel(inp, steps, tuple(layers))
 
 

@@ -133,3 +133,9 @@ def test_wide_terms_at_lane_width_edges(acc_width, overflow):
     lo, hi = signed_range(16)
     x = rng.choice(np.array([lo, hi, hi - 1, lo + 1]), size=(12, 3, channels)).astype(np.int16)
     check_all_modes(model, x)
+
+
+def test_fixed_accumulator_width():
+    model = random_model(8, acc_width=12)
+    assert {layer.acc_width for layer in model.layers} == {12}
+    check_all_modes(model, random_input(model, batch=2, rate=0.5))
