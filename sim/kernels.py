@@ -50,6 +50,17 @@ def _clamp(v, lo, hi):
     return min(max(v, lo), hi)
 
 
+@njit(inline="always")
+def _count_by_position(x, n, nnz):
+    """``nnz[n, pos]`` = non-zero values of row ``n`` of ``x [N, C, L]`` at each position."""
+    for pos in range(x.shape[2]):
+        count = 0
+        for c in range(x.shape[1]):
+            if x[n, c, pos] != 0:
+                count += 1
+        nnz[n, pos] = count
+
+
 @njit(parallel=True, cache=True)
 def dense(x, wt, bias, width, saturate, out, nnz):
     """``x [N, C_in]`` -> ``out [N, C_out]``; ``wt [C_in, C_out]`` int64; ``bias [C_out]`` int64.
@@ -94,12 +105,7 @@ def conv1d(x, w, bias, stride, padding, width, saturate, out, nnz):
     lo = -(np.int64(1) << (width - 1))
     hi = (np.int64(1) << (width - 1)) - 1
     for n in prange(n_rows):
-        for pos in range(length):
-            count = 0
-            for ci in range(c_in):
-                if x[n, ci, pos] != 0:
-                    count += 1
-            nnz[n, pos] = count
+        _count_by_position(x, n, nnz)
         for c in range(c_out):
             for lo_pos in range(l_out):
                 acc = bias[c]
@@ -123,12 +129,7 @@ def sumpool(x, window, width, saturate, out, nnz):
     lo = -(np.int64(1) << (width - 1))
     hi = (np.int64(1) << (width - 1)) - 1
     for n in prange(n_rows):
-        for pos in range(length):
-            count = 0
-            for c in range(channels):
-                if x[n, c, pos] != 0:
-                    count += 1
-            nnz[n, pos] = count
+        _count_by_position(x, n, nnz)
         for c in range(channels):
             for p in range(l_out):
                 acc = np.int64(0)

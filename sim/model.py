@@ -145,32 +145,26 @@ def _check_acc(where: str, acc_width: int, overflow: str) -> None:
 
 
 @dataclass(frozen=True, eq=False)
-class Dense(Layer):
-    """Fully connected synapse: ``I[c] = bias[c] + sum_j weight[c, j] * x[j]``.
-
-    ``weight``: ``[C_out, C_in]`` of ``weight_width``-bit ints; ``bias``: ``[C_out]``
-    of ``acc_width``-bit ints or None. Output: ``int<acc_width>``, ``C_out`` channels.
-    """
+class _Synapse(Layer):
+    """Shared fields and checks of the weighted layers (dense, conv1d)."""
 
     weight: np.ndarray
     bias: np.ndarray | None
     weight_width: int
     acc_width: int
     overflow: str = fixed.WRAP
-    type: ClassVar[str] = "dense"
 
-    def out_spec(self, where: str, inp: TensorSpec) -> TensorSpec:
+    def _check_synapse(self, where: str, inp: TensorSpec, ndim: int, in_shape: tuple) -> int:
+        """Validate widths, ``weight [C_out, *in_shape]`` and ``bias [C_out]``; return ``C_out``."""
         _check_acc(where, self.acc_width, self.overflow)
         _int(f"{where}.weight_width", self.weight_width, 2, fixed.MAX_VALUE_WIDTH)
-        if not isinstance(self.weight, np.ndarray) or self.weight.ndim != 2:
-            raise ModelError(f"{where}.weight", "must be a 2-D array [C_out, C_in]")
-        c_out = self.weight.shape[0]
-        _int(f"{where}.weight.shape[0]", c_out, 1, 1 << 20)
-        _int(f"{where}.weight.shape[1]", self.weight.shape[1], 1, fixed.MAX_TERMS)
+        if not isinstance(self.weight, np.ndarray) or self.weight.ndim != ndim:
+            raise ModelError(f"{where}.weight", f"must be a {ndim}-D array")
+        c_out = _int(f"{where}.weight.shape[0]", self.weight.shape[0], 1, 1 << 20)
         lo, hi = fixed.signed_range(self.weight_width)
         object.__setattr__(
             self, "weight",
-            _tensor(f"{where}.weight", self.weight, (c_out, inp.features), fixed.storage_dtype(self.weight_width), lo, hi),
+            _tensor(f"{where}.weight", self.weight, (c_out, *in_shape), fixed.storage_dtype(self.weight_width), lo, hi),
         )
         if self.bias is not None:
             lo, hi = fixed.signed_range(self.acc_width)
@@ -179,7 +173,7 @@ class Dense(Layer):
             )
         if inp.width + self.weight_width > fixed.MAX_TERM_WIDTH:
             raise ModelError(f"{where}.weight_width", "input width + weight width exceeds the exact int64 range")
-        return TensorSpec(INT, self.acc_width, c_out, 1)
+        return c_out
 
     def params(self) -> dict:
         return {"weight_width": self.weight_width, "acc_width": self.acc_width, "overflow": self.overflow}
@@ -189,7 +183,23 @@ class Dense(Layer):
 
 
 @dataclass(frozen=True, eq=False)
-class Conv1d(Layer):
+class Dense(_Synapse):
+    """Fully connected synapse: ``I[c] = bias[c] + sum_j weight[c, j] * x[j]``.
+
+    ``weight``: ``[C_out, C_in]`` of ``weight_width``-bit ints; ``bias``: ``[C_out]``
+    of ``acc_width``-bit ints or None. Output: ``int<acc_width>``, ``C_out`` channels.
+    """
+
+    type: ClassVar[str] = "dense"
+
+    def out_spec(self, where: str, inp: TensorSpec) -> TensorSpec:
+        if inp.features > fixed.MAX_TERMS:
+            raise ModelError(f"{where}.weight", "C_in exceeds the maximum number of accumulated terms")
+        return TensorSpec(INT, self.acc_width, self._check_synapse(where, inp, 2, (inp.features,)), 1)
+
+
+@dataclass(frozen=True, eq=False)
+class Conv1d(_Synapse):
     """1-D convolution over space (the ``length`` axis), zero padded, applied at every step.
 
     ``weight``: ``[C_out, C_in, K]``; ``bias``: ``[C_out]`` or None.
@@ -197,53 +207,26 @@ class Conv1d(Layer):
     Output: ``int<acc_width>``, ``C_out`` x ``(L + 2 padding - K) // stride + 1``.
     """
 
-    weight: np.ndarray
-    bias: np.ndarray | None
-    weight_width: int
-    acc_width: int
-    overflow: str = fixed.WRAP
     stride: int = 1
     padding: int = 0
     type: ClassVar[str] = "conv1d"
 
     def out_spec(self, where: str, inp: TensorSpec) -> TensorSpec:
-        _check_acc(where, self.acc_width, self.overflow)
-        _int(f"{where}.weight_width", self.weight_width, 2, fixed.MAX_VALUE_WIDTH)
         _int(f"{where}.stride", self.stride, 1, 1 << 10)
         if not isinstance(self.weight, np.ndarray) or self.weight.ndim != 3:
             raise ModelError(f"{where}.weight", "must be a 3-D array [C_out, C_in, K]")
-        c_out, _, ksize = self.weight.shape
-        _int(f"{where}.weight.shape[0]", c_out, 1, 1 << 20)
-        _int(f"{where}.weight.shape[2]", ksize, 1, 1 << 10)
+        ksize = _int(f"{where}.weight.shape[2]", self.weight.shape[2], 1, 1 << 10)
         _int(f"{where}.padding", self.padding, 0, ksize - 1)
         if inp.channels * ksize > fixed.MAX_TERMS:
             raise ModelError(f"{where}.weight", "C_in * K exceeds the maximum number of accumulated terms")
-        lo, hi = fixed.signed_range(self.weight_width)
-        object.__setattr__(
-            self, "weight",
-            _tensor(f"{where}.weight", self.weight, (c_out, inp.channels, ksize),
-                    fixed.storage_dtype(self.weight_width), lo, hi),
-        )
-        if self.bias is not None:
-            lo, hi = fixed.signed_range(self.acc_width)
-            object.__setattr__(
-                self, "bias", _tensor(f"{where}.bias", self.bias, (c_out,), fixed.storage_dtype(self.acc_width), lo, hi)
-            )
-        if inp.width + self.weight_width > fixed.MAX_TERM_WIDTH:
-            raise ModelError(f"{where}.weight_width", "input width + weight width exceeds the exact int64 range")
+        c_out = self._check_synapse(where, inp, 3, (inp.channels, ksize))
         length = (inp.length + 2 * self.padding - ksize) // self.stride + 1
         if length < 1:
             raise ModelError(f"{where}.weight", f"kernel {ksize} longer than the padded input length {inp.length}")
         return TensorSpec(INT, self.acc_width, c_out, length)
 
     def params(self) -> dict:
-        return {
-            "weight_width": self.weight_width, "acc_width": self.acc_width, "overflow": self.overflow,
-            "stride": self.stride, "padding": self.padding,
-        }
-
-    def tensors(self) -> dict[str, np.ndarray]:
-        return {"weight": self.weight} | ({} if self.bias is None else {"bias": self.bias})
+        return super().params() | {"stride": self.stride, "padding": self.padding}
 
 
 @dataclass(frozen=True, eq=False)
