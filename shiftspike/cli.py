@@ -31,6 +31,8 @@ def atomic_path(path: Path, suffix: str = ""):
     path = Path(path)
     if not path.parent.is_dir():
         raise CliError(f"{path}: directory {path.parent} does not exist")
+    if path.is_dir():
+        raise CliError(f"{path}: is a directory, expected a file name")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
@@ -61,6 +63,24 @@ def _load_array(path: str) -> np.ndarray:
         raise CliError(f"{path}: not a readable .npy array ({exc})") from None
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _check_memory(model, x_shape: tuple, record_membranes: bool = False) -> None:
+    """Refuse a run whose arrays would not fit in the memory available now."""
+    from shiftspike.sim.engine import run_bytes
+
+    need = run_bytes(model, x_shape[0], x_shape[1], record_membranes)
+    free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if need > free:
+        raise CliError(f"a run of T={x_shape[0]} x B={x_shape[1]} on this model needs about "
+                       f"{need / 2**30:.1f} GiB, more than the {free / 2**30:.1f} GiB available")
+
+
 def _load_model(path: str):
     from shiftspike.sim import load
 
@@ -69,16 +89,18 @@ def _load_model(path: str):
 
 def cmd_report(args) -> None:
     from shiftspike.sim.energy import load_table
-    from shiftspike.sim.report import build_report, default_input, render
+    from shiftspike.sim.report import DEFAULT_BATCH, build_report, default_input, render
     from shiftspike.sim.trace import check_input
 
     model = _load_model(args.model)
     table = load_table(args.energy)
     if args.input:
         x, text = _load_array(args.input), f"{args.input}"
+        check_input(model, x)
+        _check_memory(model, x.shape)
     else:
+        _check_memory(model, (model.timesteps, DEFAULT_BATCH))
         x, text = default_input(model)
-    check_input(model, x)
     report = build_report(model, x, table, text)
     if args.json:
         _write_json(Path(args.json), report)
@@ -94,6 +116,7 @@ def cmd_sim(args) -> None:
     model = _load_model(args.model)
     x = _load_array(args.input)
     check_input(model, x)
+    _check_memory(model, x.shape, args.membranes is not None)
     trace = Stepper(model, x.shape[1]).run(x, args.membranes is not None) if args.step \
         else run(model, x, record_membranes=args.membranes is not None)
     out = Path(args.out)
@@ -125,6 +148,8 @@ def cmd_demo(args) -> None:
     from shiftspike.sim.report import build_report, default_input, render
 
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"{out}: exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
     model = fit_widths(random_model(
         seed=args.seed, input_kind="int", input_width=6, input_channels=1, input_length=8, timesteps=8,
@@ -173,12 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("random", help="write a random valid integer model")
     p.add_argument("out", help="model file to write")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_non_negative, default=0)
     p.set_defaults(func=cmd_random)
 
     p = verbs.add_parser("demo", help="build a small model and print its op/energy reports")
     p.add_argument("--out", default="runs/demo", help="run directory")
-    p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--seed", type=_non_negative, default=2026)
     p.set_defaults(func=cmd_demo)
     return parser
 

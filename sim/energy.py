@@ -100,8 +100,11 @@ def parse_table(data: dict, origin: str) -> EnergyTable:
         for i, point in enumerate(points):
             if not isinstance(point, list) or len(point) != 2:
                 raise EnergyTableError(f"{origin}: ops.{kind}[{i}] must be a [bits, pJ] pair")
-            bits = _number(f"{origin}: ops.{kind}[{i}] bits", point[0], True)
-            parsed.append((int(bits), _number(f"{origin}: ops.{kind}[{i}] pJ", point[1], True)))
+            bits = point[0]
+            if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 64:
+                raise EnergyTableError(f"{origin}: ops.{kind}[{i}] bits must be a whole number from 1 to 64, "
+                                       f"got {bits!r}")
+            parsed.append((bits, _number(f"{origin}: ops.{kind}[{i}] pJ", point[1], True)))
         parsed.sort()
         if len({b for b, _ in parsed}) != len(parsed):
             raise EnergyTableError(f"{origin}: ops.{kind} lists a width twice")

@@ -70,6 +70,16 @@ def _neuron_lanes(layer: Neuron, inp: TensorSpec, batch: int) -> tuple[np.ndarra
     return np.ascontiguousarray(np.tile(coef, (1, batch)), lanes), np.tile(theta, batch).astype(lanes)
 
 
+def run_bytes(model: IntegerModel, steps: int, batch: int, record_membranes: bool = False) -> int:
+    """Bytes the arrays of a :func:`run` of ``steps`` x ``batch`` hold (input and every layer output)."""
+    total = steps * batch * model.input.features * model.input.dtype.itemsize
+    for layer, out in zip(model.layers, model.specs[1:]):
+        total += steps * batch * out.features * out.dtype.itemsize
+        if record_membranes and isinstance(layer, Neuron):
+            total += steps * batch * out.features * fixed.storage_dtype(layer.acc_width).itemsize
+    return total
+
+
 def run(model: IntegerModel, x: np.ndarray, record_membranes: bool = False) -> Trace:
     """Run ``model`` on ``x [T, B, features]`` over the whole sequence.
 
@@ -90,13 +100,14 @@ def run(model: IntegerModel, x: np.ndarray, record_membranes: bool = False) -> T
             y = np.empty((steps, batch, out.features), out.dtype)
             mem_dtype = fixed.storage_dtype(layer.acc_width)
             mem = np.empty((steps, batch, out.features) if record_membranes else (1, 1, 1), mem_dtype)
-            counts = np.empty((-(-neurons // kernels.NEURON_BLOCK), steps), np.int64)
+            counts = np.empty((2, -(-neurons // kernels.NEURON_BLOCK), steps), np.int64)
             kernels.neuron(cur.reshape(steps, neurons), coef, theta, layer.dilation, layer.acc_width, saturate,
-                           y.reshape(steps, neurons), mem.reshape(mem.shape[0], -1), record_membranes, counts)
+                           y.reshape(steps, neurons), mem.reshape(mem.shape[0], -1), record_membranes,
+                           counts[0], counts[1])
             if record_membranes:
                 membranes[index] = mem
-            nonzero = None
-            spikes = counts.sum(axis=0)
+            spikes, nonzero = counts.sum(axis=1)
+            nonzero = nonzero[:, None]
         elif isinstance(layer, Readout):
             y = np.empty((steps, batch, out.features), out.dtype)
             nnz = np.empty((steps, batch), np.int64)
@@ -169,7 +180,7 @@ class Stepper:
                 )
                 if record_membranes:
                     membranes[i] = mem[None]
-                nonzero = None
+                nonzero = np.array([[np.count_nonzero(cur)]], np.int64)
                 spikes = np.array([int(y.sum())], np.int64)
             elif isinstance(layer, Readout):
                 acc = fixed.apply_overflow(self.sums[i] + cur, layer.acc_width, layer.overflow)
@@ -186,6 +197,7 @@ class Stepper:
 
     def run(self, x: np.ndarray, record_membranes: bool = False) -> Trace:
         """Reset, then step through ``x [T, B, features]``; returns the stacked trace."""
+        check_input(self.model, x)
         self.reset()
         traces = [self.step(x_t, record_membranes) for x_t in np.asarray(x)]
         return Trace(
@@ -193,7 +205,7 @@ class Stepper:
             membranes={i: np.concatenate([tr.membranes[i] for tr in traces]) for i in traces[0].membranes},
             activity=[
                 LayerActivity(
-                    in_nonzero=_stack([tr.activity[i].in_nonzero for tr in traces]),
+                    in_nonzero=np.concatenate([tr.activity[i].in_nonzero for tr in traces]),
                     out_spikes=_stack([tr.activity[i].out_spikes for tr in traces]),
                 )
                 for i in range(len(self.model.layers))

@@ -85,9 +85,11 @@ def _read_metadata(data: bytes) -> dict:
     meta = header.get("__metadata__") if isinstance(header, dict) else None
     if not isinstance(meta, dict) or META_KEY not in meta:
         raise ModelError("file", f"no '{META_KEY}' metadata: not a shiftspike model file")
+    if not isinstance(meta[META_KEY], str):
+        raise ModelError("metadata", "must be a JSON string")
     try:
         return json.loads(meta[META_KEY])
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise ModelError("metadata", f"not valid JSON ({exc})") from None
 
 
@@ -98,12 +100,12 @@ def from_bytes(data: bytes) -> IntegerModel:
         raise ModelError("metadata", "must be a JSON object")
     if meta.get("format") != FORMAT:
         raise ModelError("format", f"expected {FORMAT!r}, got {meta.get('format')!r}")
-    if meta.get("version") != VERSION:
+    if type(meta.get("version")) is not int or meta["version"] != VERSION:
         raise ModelError("version", f"unsupported version {meta.get('version')!r} (this build reads {VERSION})")
     try:
         tensors = st_load(data)
-    except SafetensorError as exc:
-        raise ModelError("file", f"corrupt tensor data ({exc})") from None
+    except (SafetensorError, KeyError, ValueError, TypeError) as exc:
+        raise ModelError("file", f"corrupt or unsupported tensor data ({exc!r})") from None
     layers_meta = meta.get("layers")
     if not isinstance(layers_meta, list):
         raise ModelError("layers", "must be a list")
@@ -113,13 +115,17 @@ def from_bytes(data: bytes) -> IntegerModel:
         where = f"layers[{i}]"
         if not isinstance(entry, dict):
             raise ModelError(where, "must be an object")
-        cls = LAYER_TYPES.get(entry.get("type"))
+        kind = entry.get("type")
+        cls = LAYER_TYPES.get(kind) if isinstance(kind, str) else None
         if cls is None:
-            raise ModelError(f"{where}.type", f"unknown layer type {entry.get('type')!r}")
+            raise ModelError(f"{where}.type", f"unknown layer type {kind!r}")
         kwargs = {k: v for k, v in entry.items() if k not in ("type", "has_bias")}
+        has_bias = entry.get("has_bias", False)
+        if cls in (Dense, Conv1d) and not isinstance(has_bias, bool):
+            raise ModelError(f"{where}.has_bias", f"must be true or false, got {has_bias!r}")
         names = {
-            "dense": ["weight"] + (["bias"] if entry.get("has_bias") else []),
-            "conv1d": ["weight"] + (["bias"] if entry.get("has_bias") else []),
+            "dense": ["weight"] + (["bias"] if has_bias else []),
+            "conv1d": ["weight"] + (["bias"] if has_bias else []),
             "neuron": ["sign", "shift", "theta"],
         }.get(cls.type, [])
         for name in names:

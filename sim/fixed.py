@@ -24,6 +24,13 @@ MAX_TERMS = 1 << 14
 MAX_VALUE_WIDTH = 32
 #: Largest left shift of a neuron tap.
 MAX_SHIFT = 24
+#: Structural limits of a model (docs/model-format.md lists them all).
+MAX_FEATURES = 1 << 20  # channels x length of any activation
+MAX_TAPS = 1024
+MAX_DILATION = 4096
+MAX_KERNEL = 1024  # conv1d K
+MAX_STRIDE = 1024
+MAX_TIMESTEPS = 1 << 20
 
 
 def signed_range(width: int) -> tuple[int, int]:

@@ -141,22 +141,22 @@ def sumpool(x, window, width, saturate, out, nnz):
 
 
 @njit(parallel=True, cache=True)
-def neuron(x, coef, theta, dilation, width, saturate, spikes, membrane, want_membrane, spike_counts):
+def neuron(x, coef, theta, dilation, width, saturate, spikes, membrane, want_membrane, spike_counts, input_counts):
     """Whole-sequence neuron layer over ``N`` independent neurons.
 
     ``x [T, N]`` (N = batch x channels x length, flattened), ``coef [k, N]``
     (int32 or int64: the lane type, see ``lane_dtype``), ``theta [N]`` ->
     ``spikes [T, N]`` (0/1) and, if ``want_membrane``, ``membrane [T, N]``.
-    ``spike_counts[blocks, T]`` receives the spikes of each block of neurons per
-    step. Each block copies its inputs into a contiguous circular history
-    ``[depth, block]`` as ``t`` advances, so the taps read rows that do not
+    ``spike_counts[blocks, T]`` and ``input_counts[blocks, T]`` receive the
+    spikes and the non-zero inputs of each block of neurons per step. Each block copies its inputs into a contiguous circular history
+    ``[min(depth, T), block]`` as ``t`` advances, so the taps read rows that do not
     alias in the cache whatever the stride of ``x``. Under ``wrap`` four taps are summed per pass (the sum is taken modulo
     the lane width and reduced to ``width`` bits at the end, both exact);
     under ``saturate`` each tap is added and clamped in order.
     """
     steps, neurons = x.shape
     taps = coef.shape[0]
-    depth = (taps - 1) * dilation + 1
+    depth = min((taps - 1) * dilation + 1, steps)
     lo = -(np.int64(1) << (width - 1))
     hi = (np.int64(1) << (width - 1)) - 1
     blocks = (neurons + NEURON_BLOCK - 1) // NEURON_BLOCK
@@ -170,9 +170,13 @@ def neuron(x, coef, theta, dilation, width, saturate, spikes, membrane, want_mem
             active = min(taps, t // dilation + 1)
             head = t % depth
             x0, c0, row = x[t, p0:p1], coef[0, p0:p1], history[head]
+            nonzero = 0
             for p in range(n):
-                row[p] = x0[p]
-                acc[p] = c0[p] * x0[p]
+                v = x0[p]
+                row[p] = v
+                acc[p] = c0[p] * v
+                nonzero += 1 if v != 0 else 0
+            input_counts[job, t] = nonzero
             i = 1
             if saturate:
                 for p in range(n):

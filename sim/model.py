@@ -72,8 +72,8 @@ class TensorSpec:
         spec = cls(
             kind,
             width,
-            _int(f"{where}.channels", obj.get("channels"), 1, 1 << 20),
-            _int(f"{where}.length", obj.get("length", 1), 1, 1 << 20),
+            _int(f"{where}.channels", obj.get("channels"), 1, fixed.MAX_FEATURES),
+            _int(f"{where}.length", obj.get("length", 1), 1, fixed.MAX_FEATURES),
         )
         return spec
 
@@ -109,15 +109,13 @@ def _tensor(where: str, array, shape: tuple, dtype: np.dtype, lo: int, hi: int) 
     return array
 
 
-def tensor_dtype(layer_type: str, name: str, params: dict) -> np.dtype:
-    """Storage dtype of tensor ``name`` of a layer with header ``params``."""
+def tensor_dtype(where: str, name: str, params: dict) -> np.dtype:
+    """Storage dtype of tensor ``name`` of the layer at ``where`` whose header is ``params``."""
     if name in ("sign", "shift"):
         return np.dtype(np.int8)
-    width = params.get("weight_width") if name == "weight" else params.get("acc_width")
-    if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= 64:
-        raise ModelError(f"{layer_type}.{'weight_width' if name == 'weight' else 'acc_width'}",
-                         f"must be an integer width, got {width!r}")
-    return fixed.storage_dtype(width)
+    if name == "weight":
+        return fixed.storage_dtype(_int(f"{where}.weight_width", params.get("weight_width"), 2, fixed.MAX_VALUE_WIDTH))
+    return fixed.storage_dtype(_int(f"{where}.acc_width", params.get("acc_width"), 2, fixed.MAX_ACC_WIDTH))
 
 
 @dataclass(frozen=True, eq=False)
@@ -160,7 +158,7 @@ class _Synapse(Layer):
         _int(f"{where}.weight_width", self.weight_width, 2, fixed.MAX_VALUE_WIDTH)
         if not isinstance(self.weight, np.ndarray) or self.weight.ndim != ndim:
             raise ModelError(f"{where}.weight", f"must be a {ndim}-D array")
-        c_out = _int(f"{where}.weight.shape[0]", self.weight.shape[0], 1, 1 << 20)
+        c_out = _int(f"{where}.weight.shape[0]", self.weight.shape[0], 1, fixed.MAX_FEATURES)
         lo, hi = fixed.signed_range(self.weight_width)
         object.__setattr__(
             self, "weight",
@@ -212,10 +210,10 @@ class Conv1d(_Synapse):
     type: ClassVar[str] = "conv1d"
 
     def out_spec(self, where: str, inp: TensorSpec) -> TensorSpec:
-        _int(f"{where}.stride", self.stride, 1, 1 << 10)
+        _int(f"{where}.stride", self.stride, 1, fixed.MAX_STRIDE)
         if not isinstance(self.weight, np.ndarray) or self.weight.ndim != 3:
             raise ModelError(f"{where}.weight", "must be a 3-D array [C_out, C_in, K]")
-        ksize = _int(f"{where}.weight.shape[2]", self.weight.shape[2], 1, 1 << 10)
+        ksize = _int(f"{where}.weight.shape[2]", self.weight.shape[2], 1, fixed.MAX_KERNEL)
         _int(f"{where}.padding", self.padding, 0, ksize - 1)
         if inp.channels * ksize > fixed.MAX_TERMS:
             raise ModelError(f"{where}.weight", "C_in * K exceeds the maximum number of accumulated terms")
@@ -291,11 +289,11 @@ class Neuron(Layer):
 
     def out_spec(self, where: str, inp: TensorSpec) -> TensorSpec:
         _check_acc(where, self.acc_width, self.overflow)
-        _int(f"{where}.dilation", self.dilation, 1, 1 << 12)
+        _int(f"{where}.dilation", self.dilation, 1, fixed.MAX_DILATION)
         _int(f"{where}.shift_max", self.shift_max, 0, fixed.MAX_SHIFT)
         if not isinstance(self.sign, np.ndarray) or self.sign.ndim != 2:
             raise ModelError(f"{where}.sign", "must be a 2-D array [C, taps]")
-        taps = _int(f"{where}.sign.shape[1]", self.sign.shape[1], 1, 1 << 10)
+        taps = _int(f"{where}.sign.shape[1]", self.sign.shape[1], 1, fixed.MAX_TAPS)
         shape = (inp.channels, taps)
         object.__setattr__(self, "sign", _tensor(f"{where}.sign", self.sign, shape, np.dtype(np.int8), -1, 1))
         object.__setattr__(
@@ -364,7 +362,7 @@ class IntegerModel:
     def __post_init__(self):
         if not isinstance(self.input, TensorSpec):
             raise ModelError("input", "must be a TensorSpec")
-        _int("timesteps", self.timesteps, 1, 1 << 24)
+        _int("timesteps", self.timesteps, 1, fixed.MAX_TIMESTEPS)
         object.__setattr__(self, "layers", tuple(self.layers))
         if not self.layers:
             raise ModelError("layers", "a model needs at least one layer")
@@ -375,6 +373,11 @@ class IntegerModel:
             if isinstance(layer, Readout) and i != len(self.layers) - 1:
                 raise ModelError(f"layers[{i}]", "a readout must be the last layer")
             specs.append(layer.out_spec(f"layers[{i}]", specs[-1]))
+        for i, spec in enumerate(specs):
+            if spec.features > fixed.MAX_FEATURES:
+                where = "input" if i == 0 else f"layers[{i - 1}]"
+                raise ModelError(where, f"{spec.channels} x {spec.length} = {spec.features} values per step "
+                                        f"exceeds the limit of {fixed.MAX_FEATURES}")
         object.__setattr__(self, "specs", tuple(specs))
 
     @property

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .model import INT, Conv1d, Dense, IntegerModel, Neuron, Readout, SumPool, TensorSpec
-from .trace import Trace
+from .trace import LayerActivity, Trace
 
 OP_KINDS = (
     "add", "shift", "mul", "fp_add", "fp_mul", "cmp",
@@ -95,9 +95,10 @@ def tap_bits(layer: Neuron) -> int:
     return 2 + max(1, int(layer.shift_max).bit_length())
 
 
-def neuron_ops(layer: Neuron, inp: TensorSpec, spikes: np.ndarray, batch: int, convention: str,
+def neuron_ops(layer: Neuron, inp: TensorSpec, activity: LayerActivity, batch: int, convention: str,
                arith: str = "shift") -> LayerOps:
     """Counts of a neuron layer; ``arith="mul"`` is the same neuron with a multiplier per tap."""
+    spikes = activity.out_spikes
     steps = len(spikes)
     reps = batch * inp.length
     positions = reps * inp.channels
@@ -116,19 +117,29 @@ def neuron_ops(layer: Neuron, inp: TensorSpec, spikes: np.ndarray, batch: int, c
     arith_ops = {"mul": terms} if arith == "mul" else {"shift": shifts}
     return _ops(steps, bits, add=terms, cmp=np.full(steps, positions), weight_read=terms,
                 param_read=np.full(steps, positions), buffer_read=terms, buffer_write=np.full(steps, positions),
-                spikes_out=spikes, **arith_ops)
+                spikes_in=activity.in_nonzero[:, 0], spikes_out=spikes, **arith_ops)
 
 
-def psn_ops(inp: TensorSpec, steps: int, batch: int) -> LayerOps:
-    """A PSN-style neuron (dense T x T weight matrix) in place of a neuron layer.
+def psn_ops(inp: TensorSpec, steps: int, batch: int, convention: str) -> LayerOps:
+    """A PSN-style neuron (dense T x T float32 weight matrix) in place of a neuron layer.
 
     Per neuron and step: ``T`` float multiplications and ``T + 1`` float
     additions (the matrix row and the bias), i.e. ``T^2`` and ``T^2 + T`` per
-    sequence, as the literature counts them.
+    sequence, as the literature counts them. Under the ``exact`` convention the
+    memory traffic and threshold are counted as for our neuron: ``T`` weight
+    reads (32 bits) and ``T`` input-history reads, one input write, one bias
+    read and one comparison per neuron and step.
     """
     positions = batch * inp.features
-    return _ops(steps, {"fp_add": FP_BITS, "fp_mul": FP_BITS},
-                fp_mul=np.full(steps, positions * steps), fp_add=np.full(steps, positions * (steps + 1)))
+    per_step = {"fp_mul": np.full(steps, positions * steps), "fp_add": np.full(steps, positions * (steps + 1))}
+    bits = {"fp_add": FP_BITS, "fp_mul": FP_BITS}
+    if convention == EXACT:
+        per_step |= {"weight_read": np.full(steps, positions * steps), "buffer_read": np.full(steps, positions * steps),
+                     "buffer_write": np.full(steps, positions), "param_read": np.full(steps, positions),
+                     "cmp": np.full(steps, positions)}
+        bits |= {"weight_read": FP_BITS, "buffer_read": inp.width, "buffer_write": inp.width,
+                 "param_read": FP_BITS, "cmp": FP_BITS}
+    return _ops(steps, bits, **per_step)
 
 
 def layer_ops(model: IntegerModel, index: int, trace: Trace, convention: str = EXACT) -> LayerOps:
@@ -137,7 +148,7 @@ def layer_ops(model: IntegerModel, index: int, trace: Trace, convention: str = E
     activity = trace.activity[index]
     steps, batch = trace.outputs[index].shape[:2]
     if isinstance(layer, Neuron):
-        return neuron_ops(layer, inp, activity.out_spikes, batch, convention)
+        return neuron_ops(layer, inp, activity, batch, convention)
     nonzero = activity.in_nonzero
     events = nonzero.sum(axis=1)
     if isinstance(layer, (Dense, Conv1d)):

@@ -89,12 +89,16 @@ def random_model(
     overflow: str | None = None,
     narrow: bool | None = None,
     acc_width: int | None = None,
+    direct: bool | None = None,
+    head: str | None = None,
     readout: bool = True,
 ) -> IntegerModel:
     """Draw a valid integer model.
 
-    Structure: input -> [conv1d -> neuron -> sumpool(2)] (if ``conv``) ->
-    ``neuron_layers`` x (dense -> neuron) -> dense(``classes``) -> readout.
+    Structure: input -> [neuron] (if ``direct``: a neuron on the raw input) ->
+    [conv1d -> neuron -> sumpool] (if ``conv``) -> ``neuron_layers`` x
+    (dense -> neuron) -> [dense(``classes``)] (if ``head="dense"``; with
+    ``head="readout"`` the readout sums the last layer directly) -> readout.
     ``channels``: width of every neuron layer; ``taps``/``dilation``/``shift_max``:
     of every neuron layer; ``narrow=True`` makes every accumulator 1-4 bits
     narrower than the bound analysis requires, ``False`` overflow-free, None
@@ -104,7 +108,7 @@ def random_model(
     """
     rng = np.random.default_rng(seed)
     kind = _pick(rng, input_kind, [SPIKE, INT])
-    width = 1 if kind == SPIKE else int(_pick(rng, input_width, [2, 3, 4, 6, 8]))
+    width = 1 if kind == SPIKE else int(_pick(rng, input_width, [2, 3, 4, 6, 8, 12, 16]))
     conv = bool(_pick(rng, conv, [False, True]))
     length = int(_pick(rng, input_length, [4, 6, 8] if conv else [1, 2, 4]))
     inp = TensorSpec(kind, width, int(_pick(rng, input_channels, [1, 2, 3])), length)
@@ -120,25 +124,29 @@ def random_model(
         _finish(rng, inp, steps, layers, _neuron(rng, spec(), taps, dilation, shift_max, zero_taps),
                 narrow, overflow, acc_width)
 
+    if _pick(rng, direct, [False, False, True]):
+        neuron_layer()
     if conv:
         ksize = int(rng.integers(1, 4))
         c_out = int(_pick(rng, channels, [2, 3, 4]))
         w = _weights(rng, (c_out, inp.channels, ksize), wwidth, rng.uniform(0.5, 1.0))
         bias = rng.integers(-4, 5, size=c_out) if rng.random() < 0.5 else None
-        layer = Conv1d(w, bias, wwidth, 2, stride=int(rng.integers(1, 3)), padding=int(rng.integers(0, ksize)))
+        layer = Conv1d(w, bias, wwidth, 2, stride=int(rng.integers(1, 4)), padding=int(rng.integers(0, ksize)))
         _finish(rng, inp, steps, layers, layer, narrow, overflow, acc_width)
         neuron_layer()
-        if spec().length >= 2:
-            _finish(rng, inp, steps, layers, SumPool(2, 2), narrow, overflow, acc_width)
+        window = int(rng.integers(2, 4))
+        if spec().length >= window:
+            _finish(rng, inp, steps, layers, SumPool(window, 2), narrow, overflow, acc_width)
     for _ in range(n_neuron):
         c = int(_pick(rng, channels, [1, 3, 5, 8, 16]))
         w = _weights(rng, (c, spec().features), wwidth, rng.uniform(0.3, 1.0))
         bias = rng.integers(-8, 9, size=c) if rng.random() < 0.5 else None
         _finish(rng, inp, steps, layers, Dense(w, bias, wwidth, 2), narrow, overflow, acc_width)
         neuron_layer()
-    n_classes = int(_pick(rng, classes, [2, 3, 10]))
-    w = _weights(rng, (n_classes, spec().features), wwidth, 0.8)
-    _finish(rng, inp, steps, layers, Dense(w, None, wwidth, 2), narrow, overflow, acc_width)
+    if not readout or _pick(rng, head, ["dense", "dense", "dense", "readout"]) == "dense":
+        n_classes = int(_pick(rng, classes, [2, 3, 10]))
+        w = _weights(rng, (n_classes, spec().features), wwidth, 0.8)
+        _finish(rng, inp, steps, layers, Dense(w, None, wwidth, 2), narrow, overflow, acc_width)
     if readout:
         _finish(rng, inp, steps, layers, Readout(2), narrow, overflow, acc_width)
     return IntegerModel(inp, steps, tuple(layers))

@@ -80,11 +80,10 @@ def _readout(layer: Readout, x: np.ndarray) -> np.ndarray:
 
 
 def _activity(layer, inp: TensorSpec, x: np.ndarray, out: np.ndarray) -> LayerActivity:
-    if isinstance(layer, Neuron):
-        return LayerActivity(in_nonzero=None, out_spikes=out.reshape(out.shape[0], -1).sum(axis=1))
     length = inp.length if isinstance(layer, (Conv1d, SumPool)) else 1
-    nonzero = x.reshape(x.shape[0], -1, length) != 0
-    return LayerActivity(in_nonzero=nonzero.sum(axis=1).astype(np.int64), out_spikes=None)
+    nonzero = (x.reshape(x.shape[0], -1, length) != 0).sum(axis=1).astype(np.int64)
+    spikes = out.reshape(out.shape[0], -1).sum(axis=1) if isinstance(layer, Neuron) else None
+    return LayerActivity(in_nonzero=nonzero, out_spikes=spikes)
 
 
 def run_reference(model: IntegerModel, x: np.ndarray) -> Trace:

@@ -73,9 +73,8 @@ def build_report(model: IntegerModel, x: np.ndarray, table: EnergyTable, input_t
         }
         variants = {"mul_free": energy["total"]}
         if isinstance(layer, Neuron):
-            spikes = trace.activity[index].out_spikes
-            mul = neuron_ops(layer, inp, spikes, batch, table.convention, arith="mul")
-            psn = psn_ops(inp, steps, batch)
+            mul = neuron_ops(layer, inp, trace.activity[index], batch, table.convention, arith="mul")
+            psn = psn_ops(inp, steps, batch, table.convention)
             variants["mul_taps"] = table.energy(mul)["total"] / batch
             variants["psn"] = table.energy(psn)["total"] / batch
             entry["compare_pj_per_sample"] = dict(variants)

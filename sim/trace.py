@@ -19,12 +19,11 @@ class LayerActivity:
 
     ``in_nonzero``: non-zero input values per time step (the events an
     event-driven layer processes), ``[T, L_in]`` by spatial position for conv1d
-    and sum pooling, ``[T, 1]`` for dense and readout, None for neurons (whose
-    work does not depend on the data). ``out_spikes [T]``: spikes emitted per
-    time step (neuron layers only, else None).
+    and sum pooling, ``[T, 1]`` for the others. ``out_spikes [T]``: spikes
+    emitted per time step (neuron layers only, else None).
     """
 
-    in_nonzero: np.ndarray | None
+    in_nonzero: np.ndarray
     out_spikes: np.ndarray | None
 
 

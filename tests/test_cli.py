@@ -125,3 +125,29 @@ def test_random_then_report(tmp_path):
     code, out, err = cli("random", tmp_path / "r.ssm", "--seed", "9")
     assert code == 0, err
     assert load(tmp_path / "r.ssm") is not None
+
+
+def test_output_path_is_a_directory(model_file, tmp_path):
+    model = load(model_file)
+    np.save(tmp_path / "x.npy", random_input(model, batch=1))
+    (tmp_path / "d").mkdir()
+    one_line_error(*cli("sim", model_file, "--input", tmp_path / "x.npy", "--out", tmp_path / "d"), "is a directory")
+    one_line_error(*cli("report", model_file, "--json", tmp_path / "d"), "is a directory")
+
+
+def test_demo_out_is_a_file(tmp_path):
+    (tmp_path / "f").write_text("x")
+    one_line_error(*cli("demo", "--out", tmp_path / "f"), "not a directory")
+
+
+def test_negative_seed(tmp_path):
+    code, _, err = cli("random", tmp_path / "r.ssm", "--seed", "-1")
+    assert code == 2 and "must be >= 0" in err and "Traceback" not in err
+
+
+def test_float_and_two_dimensional_inputs(model_file, tmp_path):
+    model = load(model_file)
+    np.save(tmp_path / "f.npy", np.zeros((2, 1, model.input.features), np.float32))
+    one_line_error(*cli("sim", model_file, "--input", tmp_path / "f.npy", "--out", tmp_path / "y.npy"), "integer")
+    np.save(tmp_path / "2d.npy", np.zeros((2, model.input.features), np.int8))
+    one_line_error(*cli("sim", model_file, "--input", tmp_path / "2d.npy", "--out", tmp_path / "y.npy"), "shape")

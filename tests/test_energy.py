@@ -63,6 +63,8 @@ def test_user_table_json_and_toml(tmp_path):
     ({"add": [[32]]}, "pair"),
     ({"add": [[32, 1.0], [32, 2.0]]}, "twice"),
     ({"divide": [[32, 1.0]]}, "unknown op kind"),
+    ({"add": [[0.5, 0.02], [32, 0.07]]}, "whole number"),
+    ({"add": [[8.7, 0.02], [32, 0.07]]}, "whole number"),
 ])
 def test_bad_user_tables(tmp_path, edit, message):
     path = tmp_path / "t.json"

@@ -179,3 +179,52 @@ def test_unknown_layer_type_and_overflow_mode():
 def test_missing_file(tmp_path):
     with pytest.raises(ModelError, match="no such file"):
         load(tmp_path / "absent.ssm")
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda m: m["layers"][0].update(type=["dense"]), "layers[0].type"),
+    (lambda m: m.update(version=True), "version"),
+    (lambda m: m.update(version=1.0), "version"),
+    (lambda m: m["layers"][0].update(has_bias="no"), "layers[0].has_bias"),
+    (lambda m: m["layers"][0].update(acc_width="16"), "layers[0].acc_width"),
+    (lambda m: m.update(layers=[]), "layers"),
+    (lambda m: m.update(timesteps=-3), "timesteps"),
+])
+def test_wrong_header_types(edit, field):
+    model = random_model(2, conv=False)
+    assert _error(_rewrite(model, edit_meta=edit)).field.startswith(field)
+
+
+def test_readout_in_the_middle():
+    from shiftspike.sim import IntegerModel, Readout, TensorSpec
+
+    model = random_model(2, conv=False)
+    with pytest.raises(ModelError, match="readout must be the last layer"):
+        IntegerModel(model.input, 4, (Readout(8),) + model.layers[:-1])
+
+
+def test_too_many_values_per_step():
+    from shiftspike.sim import IntegerModel, Readout, TensorSpec
+
+    with pytest.raises(ModelError, match="exceeds the limit") as info:
+        IntegerModel(TensorSpec("int", 4, 1 << 20, 1 << 20), 8, (Readout(8),))
+    assert info.value.field == "input"
+
+
+def test_metadata_not_a_string():
+    data = st_save({"a": np.zeros(1, np.int8)}, metadata={META_KEY: "{}"})
+    size = int.from_bytes(data[:8], "little")
+    header = data[8 : 8 + size].replace(b'"{}"', b'{  }', 1)
+    assert _error(data[:8] + header + data[8 + size :]).field == "metadata"
+
+
+def test_unsupported_tensor_dtype():
+    data = to_bytes(random_model(2, input_kind="int", input_width=16, direct=True))
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size])
+    name = next(k for k, v in header.items() if k != "__metadata__" and v["dtype"] == "I16")
+    header[name]["dtype"] = "BF16"
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    err = _error(len(text).to_bytes(8, "little") + text + data[8 + size :])
+    assert err.field == "file" and "unsupported" in str(err)

@@ -38,9 +38,10 @@ def test_neuron_exact(small):
     spikes = trace.outputs[1][:, 0].sum(axis=1).tolist()
     # non-zero taps inside the sequence: t=0 only tap 0 (ch0, ch1); then all 4 non-zero taps.
     # shifts: ch1 tap 0 (<<2) from t=0; ch0 tap 1 (<<1) and ch2 tap 1 (<<3) from t=1.
+    currents = np.count_nonzero(trace.outputs[0][:, 0], axis=1).tolist()
     expected = {
         "add": [2, 4, 4], "shift": [1, 3, 3], "cmp": [3, 3, 3], "weight_read": [2, 4, 4],
-        "param_read": [3, 3, 3], "buffer_read": [2, 4, 4], "buffer_write": [3, 3, 3],
+        "param_read": [3, 3, 3], "buffer_read": [2, 4, 4], "buffer_write": [3, 3, 3], "spikes_in": currents,
     }
     if any(spikes):
         expected["spikes_out"] = spikes
@@ -77,8 +78,13 @@ def test_literature_energy_by_hand(small):
 
 
 def test_psn_counts():
-    ops = psn_ops(TensorSpec("int", 8, 4), steps=5, batch=2)
-    assert ops.total("fp_mul") == 2 * 4 * 25 and ops.total("fp_add") == 2 * 4 * 30
+    literature = psn_ops(TensorSpec("int", 8, 4), steps=5, batch=2, convention="literature")
+    assert literature.total("fp_mul") == 2 * 4 * 25 and literature.total("fp_add") == 2 * 4 * 30
+    assert literature.total("weight_read") == literature.total("cmp") == 0
+    exact = psn_ops(TensorSpec("int", 8, 4), steps=5, batch=2, convention="exact")
+    assert exact.total("fp_mul") == 2 * 4 * 25 and exact.total("fp_add") == 2 * 4 * 30
+    assert exact.total("weight_read") == exact.total("buffer_read") == 2 * 4 * 25
+    assert exact.total("cmp") == exact.total("buffer_write") == exact.total("param_read") == 2 * 4 * 5
 
 
 def test_multiplications_only_for_integer_input():

@@ -45,6 +45,8 @@ model_args = st.fixed_dictionaries({
     "zero_taps": st.sampled_from([None, 0.0, 0.5]),
     "overflow": st.sampled_from([None, "wrap", "saturate"]),
     "narrow": st.sampled_from([None, True, False]),
+    "direct": st.sampled_from([None, True]),
+    "head": st.sampled_from([None, "readout"]),
 })
 
 
