@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import fixed
-from .model import SPIKE, Conv1d, Dense, IntegerModel, Layer, Neuron, Readout, SumPool
+from .model import SPIKE, Conv1d, Dense, IntegerModel, Layer, Neuron, SumPool
 
 
 @dataclass(frozen=True)

@@ -196,7 +196,7 @@ def test_wrong_header_types(edit, field):
 
 
 def test_readout_in_the_middle():
-    from shiftspike.sim import IntegerModel, Readout, TensorSpec
+    from shiftspike.sim import IntegerModel, Readout
 
     model = random_model(2, conv=False)
     with pytest.raises(ModelError, match="readout must be the last layer"):
