@@ -11,7 +11,7 @@ import numpy as np
 
 from . import fixed, kernels
 from .model import Conv1d, Dense, IntegerModel, Layer, Neuron, Readout, SumPool, TensorSpec
-from .trace import LayerActivity, Trace, check_input
+from .trace import InputError, LayerActivity, Trace, check_input
 
 
 def _bias(layer: Dense | Conv1d) -> np.ndarray:
@@ -160,12 +160,19 @@ class Stepper:
             elif isinstance(layer, Readout):
                 self.sums[i] = np.zeros((self.batch, spec.features), np.int64)
 
+    def _check(self, x: np.ndarray) -> np.ndarray:
+        """Validate ``x [T, B, features]`` (model input spec and this stepper's batch)."""
+        x = check_input(self.model, x)
+        if x.shape[1] != self.batch:
+            raise InputError(f"batch {x.shape[1]} does not match the stepper's batch {self.batch}")
+        return x
+
     def step(self, x_t: np.ndarray, record_membranes: bool = False) -> Trace:
         """Advance one time step. ``x_t [B, features]``; returns a one-step ``Trace``."""
-        x = check_input(self.model, np.asarray(x_t)[None])
-        if x.shape[1] != self.batch:
-            raise ValueError(f"batch {x.shape[1]} does not match the stepper's batch {self.batch}")
-        cur = x[0]
+        return self._advance(self._check(np.asarray(x_t)[None])[0], record_membranes)
+
+    def _advance(self, cur: np.ndarray, record_membranes: bool) -> Trace:
+        """One step on a validated ``cur [B, features]`` in the input's storage dtype."""
         outputs, membranes, activity = [], {}, []
         for i, layer in enumerate(self.model.layers):
             inp, out = self.model.specs[i], self.model.specs[i + 1]
@@ -197,9 +204,9 @@ class Stepper:
 
     def run(self, x: np.ndarray, record_membranes: bool = False) -> Trace:
         """Reset, then step through ``x [T, B, features]``; returns the stacked trace."""
-        check_input(self.model, x)
+        x = self._check(x)
         self.reset()
-        traces = [self.step(x_t, record_membranes) for x_t in np.asarray(x)]
+        traces = [self._advance(x_t, record_membranes) for x_t in x]
         return Trace(
             outputs=[np.concatenate([tr.outputs[i] for tr in traces]) for i in range(len(self.model.layers))],
             membranes={i: np.concatenate([tr.membranes[i] for tr in traces]) for i in traces[0].membranes},

@@ -148,11 +148,14 @@ def neuron(x, coef, theta, dilation, width, saturate, spikes, membrane, want_mem
     (int32 or int64: the lane type, see ``lane_dtype``), ``theta [N]`` ->
     ``spikes [T, N]`` (0/1) and, if ``want_membrane``, ``membrane [T, N]``.
     ``spike_counts[blocks, T]`` and ``input_counts[blocks, T]`` receive the
-    spikes and the non-zero inputs of each block of neurons per step. Each block copies its inputs into a contiguous circular history
-    ``[min(depth, T), block]`` as ``t`` advances, so the taps read rows that do not
-    alias in the cache whatever the stride of ``x``. Under ``wrap`` four taps are summed per pass (the sum is taken modulo
-    the lane width and reduced to ``width`` bits at the end, both exact);
-    under ``saturate`` each tap is added and clamped in order.
+    spikes and the non-zero inputs of each block of neurons per step.
+
+    Each block copies its inputs into a contiguous circular history
+    ``[min(depth, T), block]`` as ``t`` advances, so the taps read rows that do
+    not alias in the cache whatever the stride of ``x``. Under ``wrap`` four
+    taps are summed per pass (the sum is taken modulo the lane width and
+    reduced to ``width`` bits at the end, both exact); under ``saturate`` each
+    tap is added and clamped in order.
     """
     steps, neurons = x.shape
     taps = coef.shape[0]

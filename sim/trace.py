@@ -59,7 +59,8 @@ def check_input(model: IntegerModel, x) -> np.ndarray:
     if x.ndim != 3 or x.shape[2] != spec.features or x.shape[0] < 1 or x.shape[1] < 1:
         raise InputError(f"input shape {x.shape} does not match [T, B, {spec.features}]")
     lo, hi = spec.value_range
-    if x.size and (int(x.min()) < lo or int(x.max()) > hi):
-        bad = int(x.min()) if int(x.min()) < lo else int(x.max())
+    xmin, xmax = (int(x.min()), int(x.max())) if x.size else (lo, hi)
+    if xmin < lo or xmax > hi:
+        bad = xmin if xmin < lo else xmax
         raise InputError(f"input value {bad} outside the declared {spec.kind} range [{lo}, {hi}]")
     return np.ascontiguousarray(x, spec.dtype)

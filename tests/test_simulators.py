@@ -141,3 +141,11 @@ def test_fixed_accumulator_width():
     model = random_model(8, acc_width=12)
     assert {layer.acc_width for layer in model.layers} == {12}
     check_all_modes(model, random_input(model, batch=2, rate=0.5))
+
+
+def test_stepper_refuses_another_batch():
+    from shiftspike.sim import InputError
+
+    model = random_model(2)
+    with pytest.raises(InputError, match="batch 3 does not match"):
+        Stepper(model, 2).run(random_input(model, batch=3))
