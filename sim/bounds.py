@@ -50,7 +50,7 @@ class LayerBound:
         }
 
 
-def _term_sums(weights: np.ndarray, lo: int, hi: int, axes) -> tuple[np.ndarray, np.ndarray]:
+def term_sums(weights: np.ndarray, lo: int, hi: int, axes) -> tuple[np.ndarray, np.ndarray]:
     """Sum over ``axes`` of the negative and positive bounds of ``w * x`` for x in [lo, hi]."""
     w = weights.astype(object)
     a, b = w * lo, w * hi
@@ -62,11 +62,11 @@ def _term_sums(weights: np.ndarray, lo: int, hi: int, axes) -> tuple[np.ndarray,
 def layer_interval(layer: Layer, lo: int, hi: int, timesteps: int) -> tuple[int, int]:
     """Partial-sum interval of ``layer`` for inputs in ``[lo, hi]`` (Python ints, exact)."""
     if isinstance(layer, (Dense, Conv1d)):
-        neg, pos = _term_sums(layer.weight, lo, hi, tuple(range(1, layer.weight.ndim)))
+        neg, pos = term_sums(layer.weight, lo, hi, tuple(range(1, layer.weight.ndim)))
         bias = np.zeros(layer.weight.shape[0], object) if layer.bias is None else layer.bias.astype(object)
         return int(min(bias + neg)), int(max(bias + pos))
     if isinstance(layer, Neuron):
-        neg, pos = _term_sums(layer.coef, lo, hi, 1)
+        neg, pos = term_sums(layer.coef, lo, hi, 1)
         theta = layer.theta.astype(object)
         return int(min(min(neg), min(theta))), int(max(max(pos), max(theta)))
     count = layer.window if isinstance(layer, SumPool) else timesteps

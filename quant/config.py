@@ -1,0 +1,160 @@
+"""Run configuration: data, architecture and training, validated with clear one-line errors.
+
+A config is a TOML file (or a preset, :mod:`shiftspike.quant.presets`) with
+three tables::
+
+    [data]            # name = "digits" | "digits-pixels" | "long" | "shd" | "scifar", path, params
+    [model]           # neuron kind, layer list, taps, dilation schedule, quantization
+    [train]           # epochs, batch_size, lr, optimizer, schedule, seed
+
+Unknown keys are errors. ``docs/training.md`` lists every key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+NEURONS = ("mulfree", "float", "psn", "masked-psn", "sliding-psn", "lif", "lif-soft")
+
+
+class ConfigError(ValueError):
+    """A configuration is invalid; the message is one line naming the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DenseLayer(_Strict):
+    type: Literal["dense"]
+    features: int = Field(ge=1, le=1 << 16)
+
+
+class ConvLayer(_Strict):
+    """1-D convolution over space; ``padding`` defaults to ``kernel // 2`` (same length for odd kernels)."""
+
+    type: Literal["conv"]
+    channels: int = Field(ge=1, le=1 << 12)
+    kernel: int = Field(ge=1, le=64)
+    stride: int = Field(default=1, ge=1, le=64)
+    padding: int | None = Field(default=None, ge=0)
+
+
+class PoolLayer(_Strict):
+    type: Literal["pool"]
+    window: int = Field(ge=1, le=64)
+
+
+class NeuronLayer(_Strict):
+    type: Literal["neuron"]
+
+
+class DropoutLayer(_Strict):
+    type: Literal["dropout"]
+    p: float = Field(ge=0.0, lt=1.0)
+
+
+class ReadoutLayer(_Strict):
+    type: Literal["readout"]
+
+
+Layer = Annotated[Union[DenseLayer, ConvLayer, PoolLayer, NeuronLayer, DropoutLayer, ReadoutLayer],
+                  Field(discriminator="type")]
+
+
+class SurrogateConfig(_Strict):
+    name: Literal["atan", "sigmoid", "rect"] = "atan"
+    alpha: float = Field(default=2.0, gt=0)
+
+
+class DataConfig(_Strict):
+    name: str = "digits"
+    path: str | None = None
+    params: dict[str, int | float | str] = Field(default_factory=dict)
+
+
+class ModelConfig(_Strict):
+    """``neuron``: ``mulfree`` (quantized, exportable) or a float baseline; ``layers`` ends with a readout."""
+
+    neuron: Literal[NEURONS] = "mulfree"
+    layers: list[Layer] = Field(min_length=2)
+    taps: int = Field(default=8, ge=1, le=1024)
+    dilation_period: int = Field(default=3, ge=1, le=4096)
+    dilations: list[Annotated[int, Field(ge=1, le=4096)]] | None = None
+    shift_max: int = Field(default=7, ge=0, le=24)
+    exp_window: tuple[int, int] | None = None
+    weight_bits: int = Field(default=8, ge=2, le=16)
+    pow2_weights: bool = False
+    surrogate: SurrogateConfig = SurrogateConfig()
+    tau: float = Field(default=2.0, gt=1.0)
+    impl: Literal["auto", "conv1d", "taploop", "toeplitz", "fft", "fused"] = "auto"
+
+    @model_validator(mode="after")
+    def _check(self) -> "ModelConfig":
+        if self.layers[-1].type != "readout" or any(layer.type == "readout" for layer in self.layers[:-1]):
+            raise ValueError("layers: exactly one readout, as the last layer")
+        neurons = sum(layer.type == "neuron" for layer in self.layers)
+        if self.dilations is not None and len(self.dilations) != neurons:
+            raise ValueError(f"dilations: {len(self.dilations)} given for {neurons} neuron layers")
+        if self.exp_window is not None and self.exp_window[0] > self.exp_window[1]:
+            raise ValueError("exp_window: e_min must be <= e_max")
+        return self
+
+    @property
+    def quantize(self) -> bool:
+        return self.neuron == "mulfree"
+
+    def dilation_schedule(self) -> list[int]:
+        """Dilation per neuron layer: explicit, or sawtooth 1, 2, .., period, 1, 2, .."""
+        neurons = sum(layer.type == "neuron" for layer in self.layers)
+        return list(self.dilations) if self.dilations is not None else \
+            [i % self.dilation_period + 1 for i in range(neurons)]
+
+
+class TrainConfig(_Strict):
+    epochs: int = Field(default=20, ge=1, le=100000)
+    batch_size: int = Field(default=64, ge=1, le=1 << 16)
+    lr: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    schedule: Literal["cosine", "constant"] = "cosine"
+    seed: int = Field(default=0, ge=0)
+
+
+class RunConfig(_Strict):
+    data: DataConfig = DataConfig()
+    model: ModelConfig
+    train: TrainConfig = TrainConfig()
+
+
+def _one_line(error: ValidationError, source: str) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "config"
+    return f"{source}: {where}: {first['msg']}" + (f" (and {error.error_count() - 1} more)"
+                                                   if error.error_count() > 1 else "")
+
+
+def validate(raw: dict, source: str = "config") -> RunConfig:
+    """A :class:`RunConfig` from plain data, or :class:`ConfigError` naming the first bad key."""
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_one_line(error, source)) from None
+
+
+def load(path: str | Path) -> RunConfig:
+    """Read and validate a TOML config file."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    return validate(raw, str(path))

@@ -1,0 +1,158 @@
+"""The training loop: seeded, resumable, with a progress bar and a JSON-lines metrics log.
+
+A run directory holds ``config.json`` (the resolved config), ``metrics.jsonl``
+(one line per epoch: loss, accuracies, seconds, samples/s), ``checkpoint.pt``
+(after every epoch, see :mod:`shiftspike.quant.checkpoint`) and
+``summary.json``. The same config and seed give the same weights on the CPU.
+The loss is the cross-entropy of the readout's final sums divided by T.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from . import checkpoint
+from .config import ConfigError, RunConfig
+from .data import SequenceData, load_dataset
+from .network import SpikingNetwork
+from .temporal import autoselect_report
+
+SEED_STRIDE = 1_000_003
+
+
+@dataclass
+class EpochMetrics:
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    test_accuracy: float
+    seconds: float
+    samples_per_s: float
+
+
+def load_data(cfg: RunConfig) -> tuple[SequenceData, SequenceData]:
+    """Train and test splits of the configured dataset."""
+    d = cfg.data
+    return (load_dataset(d.name, "train", d.path, **d.params), load_dataset(d.name, "test", d.path, **d.params))
+
+
+def build(cfg: RunConfig, data: SequenceData) -> SpikingNetwork:
+    """The network for ``cfg`` on ``data``'s input; its output size must match the classes."""
+    try:
+        net = SpikingNetwork(cfg.model, data.info)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    if net.classes != data.classes:
+        raise ConfigError(f"model: the readout has {net.classes} outputs but {data.name} has {data.classes} classes")
+    return net
+
+
+def _optimizer(cfg: RunConfig, net: SpikingNetwork) -> torch.optim.Optimizer:
+    t = cfg.train
+    if t.optimizer == "sgd":
+        return torch.optim.SGD(net.parameters(), lr=t.lr, momentum=0.9, weight_decay=t.weight_decay)
+    cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
+    return cls(net.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+
+
+def _scheduler(cfg: RunConfig, optimizer: torch.optim.Optimizer):
+    if cfg.train.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.train.epochs)
+    return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+
+
+@torch.no_grad()
+def evaluate(net: SpikingNetwork, data: SequenceData, batch_size: int = 256) -> float:
+    """Test accuracy in eval mode (for a quantized network: the exact integer path)."""
+    net.eval()
+    correct = 0
+    for x, y in data.batches(batch_size, shuffle=False):
+        correct += int((net(x)[-1].argmax(dim=1) == y).sum())
+    return correct / len(data.y)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, console: Console | None = None,
+          progress: bool = True) -> dict:
+    """Train ``cfg`` into run directory ``out``; returns the summary (also written to ``summary.json``)."""
+    console = console or Console(stderr=True)
+    out = Path(out)
+    ckpt_path = out / checkpoint.FILENAME
+    if ckpt_path.exists() and not resume:
+        raise ConfigError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
+    torch.manual_seed(cfg.train.seed)
+    train_data, test_data = load_data(cfg)
+    net = build(cfg, train_data)
+    optimizer, start = _optimizer(cfg, net), 0
+    scheduler = _scheduler(cfg, optimizer)
+    if resume and ckpt_path.exists():
+        payload, saved, _ = checkpoint.load(ckpt_path)
+        if saved.model_dump() != cfg.model_dump():
+            raise ConfigError(f"{ckpt_path}: was trained with a different config; resume with the same one")
+        net.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        scheduler.load_state_dict(payload["scheduler"])
+        torch.set_rng_state(payload["rng"])
+        start = payload["epoch"]
+    out.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=2) + "\n")
+    console.print(f"[bold]{train_data.name}[/]: {len(train_data.y)} train / {len(test_data.y)} test, "
+                  f"T = {train_data.info.timesteps}; neuron {cfg.model.neuron}; "
+                  f"{sum(p.numel() for p in net.parameters())} parameters; epochs {start + 1}..{cfg.train.epochs}")
+    metrics: list[EpochMetrics] = []
+    batches = math.ceil(len(train_data.y) / cfg.train.batch_size)
+    columns = (TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("loss {task.fields[loss]:.4f} acc {task.fields[acc]:.3f} {task.fields[rate]:.0f} samples/s"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, disable=not progress) as bar:
+        task = bar.add_task("train", total=batches, epoch=start + 1, loss=0.0, acc=0.0, rate=0.0)
+        for epoch in range(start, cfg.train.epochs):
+            bar.reset(task, total=batches, epoch=f"{epoch + 1}/{cfg.train.epochs}")
+            generator = torch.Generator().manual_seed(cfg.train.seed * SEED_STRIDE + epoch)
+            net.train()
+            began, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+            for x, y in train_data.batches(cfg.train.batch_size, shuffle=True, generator=generator):
+                logits = net.logits(x)
+                loss = F.cross_entropy(logits, y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                seen += len(y)
+                loss_sum += loss.item() * len(y)
+                correct += int((logits.argmax(dim=1) == y).sum())
+                rate = seen / (time.perf_counter() - began)
+                bar.update(task, advance=1, loss=loss_sum / seen, acc=correct / seen, rate=rate)
+            scheduler.step()
+            seconds = time.perf_counter() - began
+            m = EpochMetrics(epoch + 1, loss_sum / seen, correct / seen, evaluate(net, test_data), seconds,
+                             seen / seconds)
+            metrics.append(m)
+            with open(out / "metrics.jsonl", "a") as log:
+                log.write(json.dumps(m.__dict__) + "\n")
+            checkpoint.save(ckpt_path, cfg, train_data.info, train_data.classes, epoch + 1, net.state_dict(),
+                            optimizer.state_dict(), scheduler.state_dict())
+            console.log(f"epoch {m.epoch}: loss {m.train_loss:.4f}, train {m.train_accuracy:.4f}, "
+                        f"test {m.test_accuracy:.4f}, {m.samples_per_s:.0f} samples/s")
+    select = autoselect_report()
+    summary = {
+        "dataset": train_data.name, "neuron": cfg.model.neuron, "epochs": cfg.train.epochs,
+        "test_accuracy": evaluate(net, test_data), "train_seconds": sum(m.seconds for m in metrics),
+        "autoselect": select,
+    }
+    _write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return summary

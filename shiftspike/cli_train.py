@@ -1,0 +1,147 @@
+"""The ``train`` and ``export`` verbs: QAT runs and their integer models.
+
+Errors of configuration, data and checkpoints become :class:`CliError` (one
+line, exit 2). Importing this module does not import torch; the verbs do.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .cli import CliError, _non_negative
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _widths(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers separated by commas, got {text!r}") from None
+
+
+def _resolve_config(args):
+    from shiftspike.quant import config, presets
+
+    if args.config:
+        raw = config.load(args.config).model_dump(mode="json")
+        name = Path(args.config).stem
+    else:
+        name = args.preset or presets.DEFAULT
+        try:
+            raw = presets.preset(name, args.width)
+        except ValueError as error:
+            raise config.ConfigError(str(error)) from None
+    if args.dataset:
+        raw.setdefault("data", {})["name"] = args.dataset
+    if args.data_path:
+        raw.setdefault("data", {})["path"] = args.data_path
+    for key, value in (("epochs", args.epochs), ("seed", args.seed)):
+        if value is not None:
+            raw.setdefault("train", {})[key] = value
+    if args.neuron:
+        raw["model"]["neuron"] = args.neuron
+    return config.validate(raw, args.config or f"preset {name}"), name
+
+
+def cmd_train(args) -> None:
+    from shiftspike.quant.checkpoint import CheckpointError
+    from shiftspike.quant.config import ConfigError
+    from shiftspike.quant.data import DataError
+    from shiftspike.quant.train import train
+
+    try:
+        cfg, name = _resolve_config(args)
+        out = Path(args.out or f"runs/{name}")
+        summary = train(cfg, out, resume=args.resume, progress=not args.no_progress)
+    except (ConfigError, DataError, CheckpointError) as error:
+        raise CliError(str(error)) from None
+    print(f"test accuracy {summary['test_accuracy']:.4f} after {summary['epochs']} epochs "
+          f"({summary['train_seconds']:.1f} s); run: {out}")
+
+
+def _print_export(result, out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"integer model {out}")
+    for column in ("layer", "type", "output", "acc width", "required", "QAT eval", "mismatches"):
+        table.add_column(column, justify="right" if column != "type" else "left")
+    for i, (layer, bound) in enumerate(zip(result.model.layers, result.bounds)):
+        spec = result.model.specs[i + 1]
+        shape = f"{spec.kind} {spec.channels}x{spec.length}" + ("" if spec.kind == "spike" else f" int{spec.width}")
+        dtype = str(result.plan.dtypes[i]).removeprefix("torch.")
+        bad = "-" if result.check is None else f"{result.check.layers[i].mismatches}/{result.check.layers[i].values}"
+        table.add_row(str(i), layer.type, shape, str(layer.acc_width), str(bound.required_width), dtype, bad)
+    Console(width=120).print(table)
+    overflow = [b.index for b in result.bounds if b.may_overflow]
+    print("bounds: " + (f"layers {overflow} may overflow (declared width < required)" if overflow
+                        else "no overflow possible at the declared widths"))
+    if result.check is not None:
+        c = result.check.to_json()
+        print(f"check: {c['samples']} test samples, {c['mismatches']} mismatches; integer accuracy "
+              f"{c['integer_accuracy']:.4f}, QAT eval accuracy {c['qat_accuracy']:.4f}")
+        if c["first_mismatch"]:
+            print(f"first mismatch: {c['first_mismatch']}")
+
+
+def cmd_export(args) -> None:
+    from shiftspike.quant.checkpoint import CheckpointError
+    from shiftspike.quant.config import ConfigError
+    from shiftspike.quant.data import DataError
+    from shiftspike.quant.export import export
+    from shiftspike.sim import ModelError
+
+    from .cli import atomic_path
+
+    out = Path(args.output)
+    try:
+        with atomic_path(out, ".ssm") as tmp:
+            result = export(args.source, tmp, widths=args.widths, check=not args.no_check, data_path=args.data_path)
+    except (ConfigError, DataError, CheckpointError, ModelError) as error:
+        raise CliError(str(error)) from None
+    _print_export(result, out)
+    if result.check is not None and not result.check.exact:
+        raise SystemExit(1)
+
+
+def add_verbs(verbs) -> None:
+    from shiftspike.quant.config import NEURONS
+    from shiftspike.quant.presets import PRESETS
+
+    p = verbs.add_parser("train", help="quantization-aware training of a spiking network")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--preset", choices=PRESETS, help="a published architecture (default: digits)")
+    source.add_argument("--config", help="a TOML config file (see docs/training.md)")
+    p.add_argument("--dataset", help="override the dataset name (digits, digits-pixels, long, shd, scifar)")
+    p.add_argument("--data-path", help="directory or file of the dataset (shd, scifar)")
+    p.add_argument("--epochs", type=_positive)
+    p.add_argument("--seed", type=_non_negative)
+    p.add_argument("--width", type=_positive_float, default=1.0, help="scale the preset's hidden sizes")
+    p.add_argument("--neuron", choices=NEURONS, help="override the neuron (float baselines do not export)")
+    p.add_argument("--out", help="run directory (default: runs/<preset or config name>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = verbs.add_parser("export", help="write the integer model of a trained run and check it")
+    p.add_argument("source", help="run directory or checkpoint.pt")
+    p.add_argument("-o", "--output", required=True, help="integer model file to write")
+    p.add_argument("--widths", type=_widths, help="accumulator widths: one for all layers or one per layer "
+                                                   "(default: the bound analysis, no overflow possible)")
+    p.add_argument("--data-path", help="dataset location for the check, if not the one in the run's config")
+    p.add_argument("--no-check", action="store_true", help="skip comparing against the test split")
+    p.set_defaults(func=cmd_export)
