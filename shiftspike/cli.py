@@ -205,6 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/demo", help="run directory")
     p.add_argument("--seed", type=_non_negative, default=2026)
     p.set_defaults(func=cmd_demo)
+
+    from .cli_train import add_verbs
+
+    add_verbs(verbs)
     return parser
 
 

@@ -1,0 +1,145 @@
+"""Choosing the fastest implementation per layer shape, timed once and cached on disk.
+
+The shape key is ``(T, B, C, rest, k, d, dtype, exact, torch thread count)``. At the first
+call with a new key every applicable candidate (``impls.EXACT`` when ``exact``; not
+``toeplitz`` above ``TOEPLITZ_MAX_STEPS``) runs forward + backward on random data of that
+shape: one warm-up run, then ``REPEATS`` timed runs, the median counts. A candidate whose
+warm-up took more than ``DROP_FACTOR`` times the best warm-up so far is not repeated (it
+cannot win). The choice is kept in memory and in ``<cache dir>/temporal_autoselect.json``:
+
+* cache dir: ``$SHIFTSPIKE_CACHE_DIR``, default ``~/.cache/shiftspike``;
+* ``SHIFTSPIKE_DISK_CACHE=0`` disables reading and writing the file (memory only);
+* the file is written atomically (temporary file + rename); an unreadable or corrupt file,
+  or an entry naming an implementation that is not allowed for its key, is ignored and
+  rewritten.
+
+``autoselect_report()`` gives the seconds spent timing in this process and the choices.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from .impls import EXACT, IMPLEMENTATIONS, applicable
+
+CACHE_FILE = "temporal_autoselect.json"
+FORMAT_VERSION = 1
+REPEATS = 3
+DROP_FACTOR = 4.0
+
+_choices: dict[str, str] = {}
+_state = {"seconds": 0.0, "timed": 0, "from_disk": 0}
+
+
+def shape_key(x_shape: tuple[int, ...], taps: int, dilation: int, dtype: torch.dtype, exact: bool) -> str:
+    steps, batch, channels, *rest = x_shape
+    return (f"T={steps} B={batch} C={channels} rest={'x'.join(map(str, rest)) or '-'} k={taps} d={dilation} "
+            f"{str(dtype).removeprefix('torch.')} exact={int(exact)} threads={torch.get_num_threads()}")
+
+
+def candidates(steps: int, exact: bool) -> list[str]:
+    return [name for name in IMPLEMENTATIONS if (not exact or name in EXACT) and applicable(name, steps)]
+
+
+def cache_path() -> Path | None:
+    """The JSON cache file, or None when the disk cache is disabled."""
+    if os.environ.get("SHIFTSPIKE_DISK_CACHE", "1") == "0":
+        return None
+    root = os.environ.get("SHIFTSPIKE_CACHE_DIR") or Path.home() / ".cache" / "shiftspike"
+    return Path(root) / CACHE_FILE
+
+
+def _read(path: Path) -> dict[str, dict]:
+    try:
+        data = json.loads(path.read_text())
+        choices = data["choices"] if data.get("version") == FORMAT_VERSION else {}
+        return {k: v for k, v in choices.items() if isinstance(v, dict) and isinstance(v.get("impl"), str)}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
+def _write(path: Path, key: str, entry: dict) -> None:
+    choices = _read(path)
+    choices[key] = entry
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=CACHE_FILE, dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump({"version": FORMAT_VERSION, "choices": choices}, f, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _time(name: str, x: torch.Tensor, weight: torch.Tensor, dilation: int, grad: torch.Tensor,
+          best_warmup: float) -> tuple[float, float]:
+    """(warm-up seconds, median seconds) of forward + backward; median is inf when dropped."""
+    fn = IMPLEMENTATIONS[name]
+
+    def run() -> float:
+        x.grad = weight.grad = None
+        start = time.perf_counter()
+        fn(x, weight, dilation).backward(grad)
+        return time.perf_counter() - start
+
+    warmup = run()
+    if warmup > DROP_FACTOR * best_warmup:
+        return warmup, float("inf")
+    return warmup, statistics.median(run() for _ in range(REPEATS))
+
+
+def _measure(x_shape: tuple[int, ...], taps: int, dilation: int, dtype: torch.dtype, exact: bool) -> dict:
+    gen = torch.Generator().manual_seed(0)
+    with torch.enable_grad():
+        x = torch.randn(x_shape, dtype=dtype, generator=gen).requires_grad_()
+        weight = torch.randn(x_shape[2], taps, dtype=dtype, generator=gen).requires_grad_()
+        grad = torch.randn(x_shape, dtype=dtype, generator=gen)
+        seconds: dict[str, float] = {}
+        best_warmup = float("inf")
+        for name in candidates(x_shape[0], exact):
+            warmup, seconds[name] = _time(name, x, weight, dilation, grad, best_warmup)
+            best_warmup = min(best_warmup, warmup)
+    return {"impl": min(seconds, key=seconds.get), "seconds": seconds}
+
+
+def choose(x: torch.Tensor, weight: torch.Tensor, dilation: int, exact: bool) -> str:
+    """The implementation to use for this shape (timing it on first use)."""
+    key = shape_key(tuple(x.shape), weight.shape[1], dilation, x.dtype, exact)
+    if key in _choices:
+        return _choices[key]
+    allowed = candidates(x.shape[0], exact)
+    path = cache_path()
+    entry = _read(path).get(key) if path is not None else None
+    if entry is not None and entry["impl"] in allowed:
+        _state["from_disk"] += 1
+    else:
+        start = time.perf_counter()
+        entry = _measure(tuple(x.shape), weight.shape[1], dilation, x.dtype, exact)
+        _state["seconds"] += time.perf_counter() - start
+        _state["timed"] += 1
+        if path is not None:
+            _write(path, key, entry)
+    _choices[key] = entry["impl"]
+    return entry["impl"]
+
+
+def autoselect_report() -> dict:
+    """Seconds spent timing in this process, how many keys were timed or read from disk, the
+    choices by shape key, and a one-line ``summary`` for logs."""
+    layers = "; ".join(f"[{key}]: {impl}" for key, impl in _choices.items())
+    return {**_state, "choices": dict(_choices),
+            "summary": f"autoselect: {_state['seconds']:.1f} s" + (f", {layers}" if layers else "")}
+
+
+def reset() -> None:
+    """Forget the in-process choices and counters (the disk cache is untouched)."""
+    _choices.clear()
+    _state.update(seconds=0.0, timed=0, from_disk=0)

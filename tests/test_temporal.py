@@ -1,0 +1,211 @@
+"""The temporal convolution: every implementation against the float64 reference (forward and
+both gradients), bit-exactness of the exact ones on power-of-two data, and the autoselect
+cache. The disk cache lives in a per-test temporary directory, never the user's home."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from shiftspike.quant.temporal import (
+    EXACT,
+    IMPLEMENTATIONS,
+    TOEPLITZ_MAX_STEPS,
+    autoselect_report,
+    reference,
+    temporal_conv,
+)
+from shiftspike.quant.temporal import autoselect
+
+DTYPES = (torch.float32, torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHIFTSPIKE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("SHIFTSPIKE_DISK_CACHE", raising=False)
+    autoselect.reset()
+    yield
+    autoselect.reset()
+
+
+@st.composite
+def layers(draw, max_steps=24):
+    """(shape [T, B, C, *rest], k, d, dtype, seed); T < (k-1)*d and T = 1 included."""
+    steps = draw(st.integers(1, max_steps))
+    batch = draw(st.integers(1, 3))
+    channels = draw(st.integers(1, 5))
+    rest = draw(st.sampled_from([(), (1,), (3,), (2, 2)]))
+    taps = draw(st.integers(1, 6))
+    dilation = draw(st.integers(1, 4))
+    dtype = draw(st.sampled_from(DTYPES))
+    return (steps, batch, channels, *rest), taps, dilation, dtype, draw(st.integers(0, 2**16))
+
+
+def tolerance(dtype: torch.dtype, scale: float) -> dict:
+    eps = 1e-4 if dtype == torch.float32 else 1e-11
+    return {"rtol": eps, "atol": eps * max(1.0, scale)}
+
+
+def forward_backward(fn, x, weight, dilation, grad):
+    x = x.detach().clone().requires_grad_()
+    weight = weight.detach().clone().requires_grad_()
+    out = fn(x, weight, dilation)
+    out.backward(grad.to(out.dtype))
+    return out.detach(), x.grad, weight.grad
+
+
+@settings(max_examples=40)
+@given(layers())
+def test_all_implementations_match_reference(layer):
+    shape, taps, dilation, dtype, seed = layer
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape, generator=gen, dtype=torch.float64)
+    weight = torch.randn(shape[2], taps, generator=gen, dtype=torch.float64)
+    grad = torch.randn(shape, generator=gen, dtype=torch.float64)
+    expected = forward_backward(reference, x, weight, dilation, grad)
+    for name, fn in IMPLEMENTATIONS.items():
+        got = forward_backward(fn, x.to(dtype), weight.to(dtype), dilation, grad)
+        for what, g, e in zip(("H", "grad x", "grad weight"), got, expected):
+            assert g.dtype == dtype and g.shape == e.shape, (name, what)
+            scale = e.abs().max().item() if e.numel() else 1.0
+            torch.testing.assert_close(g.double(), e, **tolerance(dtype, scale), msg=f"{name}: {what}")
+
+
+@pytest.mark.parametrize("shape, taps, dilation", [
+    ((600, 4, 40, 20), 16, 4),  # several column blocks, flushes of the weight-gradient lanes
+    ((700, 3, 7), 5, 3),  # time segments across threads
+    ((257, 2, 3, 5), 1, 1),
+])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fused_long_sequences(shape, taps, dilation, threads):
+    """Paths that small shapes do not reach, against ``taploop`` (itself checked above)."""
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(shape, generator=gen, dtype=torch.float64)
+    weight = torch.randn(shape[2], taps, generator=gen, dtype=torch.float64)
+    grad = torch.randn(shape, generator=gen, dtype=torch.float64)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        got = forward_backward(IMPLEMENTATIONS["fused"], x, weight, dilation, grad)
+    finally:
+        torch.set_num_threads(before)
+    expected = forward_backward(IMPLEMENTATIONS["taploop"], x, weight, dilation, grad)
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g, e, rtol=1e-11, atol=1e-9)
+
+
+@st.composite
+def exact_layers(draw):
+    """Integer inputs times 2^-s and +-2^e weights whose sums fit the dtype's mantissa."""
+    shape, taps, dilation, dtype, seed = draw(layers(max_steps=40))
+    int_bits = 8 if dtype == torch.float32 else 30
+    shift = draw(st.integers(0, 6))
+    return shape, taps, dilation, dtype, seed, int_bits, shift
+
+
+@settings(max_examples=40)
+@given(exact_layers())
+def test_exact_implementations_are_bit_exact(layer):
+    shape, taps, dilation, dtype, seed, int_bits, shift = layer
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randint(-(2**int_bits), 2**int_bits + 1, shape, generator=gen).to(dtype) * 2.0**-shift
+    sign = torch.randint(0, 2, (shape[2], taps), generator=gen) * 2 - 1
+    weight = (sign * 2.0 ** torch.randint(-4, 5, (shape[2], taps), generator=gen)).to(dtype)
+    # every term below 2^(int_bits + 4) and a multiple of 2^-(shift + 4): the sums of k <= 6
+    # terms need at most int_bits + shift + 11 bits, within 24 (float32) and 53 (float64)
+    exact = reference(x, weight, dilation)
+    expected = exact.to(dtype)
+    assert torch.equal(expected.double(), exact)  # representable in the dtype
+    for name in sorted(EXACT):
+        out = IMPLEMENTATIONS[name](x, weight, dilation)
+        assert torch.equal(out, expected), name
+    out = temporal_conv(x, weight, dilation, exact=True)
+    assert torch.equal(out, expected)
+    index = out.abs().argmax()
+    bumped = expected.flatten().clone()
+    bumped[index] = torch.nextafter(bumped[index], torch.tensor(math.inf, dtype=dtype))
+    assert not torch.equal(out, bumped.view_as(expected))
+
+
+def small_layer(steps=12, dtype=torch.float32):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(steps, 2, 3, generator=gen, dtype=dtype)
+    weight = torch.randn(3, 4, generator=gen, dtype=dtype)
+    return x, weight
+
+
+def test_autoselect_times_once_and_caches_on_disk():
+    x, weight = small_layer()
+    out = temporal_conv(x, weight, 2)
+    report = autoselect_report()
+    assert report["timed"] == 1 and report["from_disk"] == 0 and report["seconds"] > 0
+    (key, choice), = report["choices"].items()
+    assert choice in IMPLEMENTATIONS and "T=12 B=2 C=3" in key and choice in report["summary"]
+    torch.testing.assert_close(out.double(), reference(x, weight, 2), rtol=1e-5, atol=1e-5)
+    seconds = report["seconds"]
+    temporal_conv(x, weight, 2)  # in-process record: no timing
+    assert autoselect_report()["seconds"] == seconds
+    cached = json.loads(autoselect.cache_path().read_text())
+    assert cached["choices"][key]["impl"] == choice
+    autoselect.reset()  # a new process: reads the file, times nothing
+    temporal_conv(x, weight, 2)
+    report = autoselect_report()
+    assert report["timed"] == 0 and report["from_disk"] == 1 and report["seconds"] == 0.0
+    assert report["choices"] == {key: choice}
+
+
+def test_autoselect_tolerates_a_corrupt_cache_file():
+    path = autoselect.cache_path()
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    x, weight = small_layer()
+    temporal_conv(x, weight, 1)
+    assert autoselect_report()["timed"] == 1
+    assert len(json.loads(path.read_text())["choices"]) == 1
+
+
+def test_autoselect_exact_never_picks_fft():
+    x, weight = small_layer()
+    key = autoselect.shape_key(tuple(x.shape), weight.shape[1], 1, x.dtype, True)
+    path = autoselect.cache_path()
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"version": autoselect.FORMAT_VERSION, "choices": {key: {"impl": "fft"}}}))
+    temporal_conv(x, weight, 1, exact=True)
+    report = autoselect_report()
+    assert report["timed"] == 1  # the cached "fft" is not allowed for an exact key: timed again
+    assert report["choices"][key] in EXACT
+    assert "fft" not in autoselect.candidates(64, exact=True)
+    assert "fft" in autoselect.candidates(64, exact=False)
+
+
+def test_autoselect_skips_inapplicable_and_can_stay_off_disk(monkeypatch):
+    assert "toeplitz" not in autoselect.candidates(TOEPLITZ_MAX_STEPS + 1, exact=False)
+    monkeypatch.setenv("SHIFTSPIKE_DISK_CACHE", "0")
+    assert autoselect.cache_path() is None
+    x, weight = small_layer()
+    temporal_conv(x, weight, 1)
+    assert autoselect_report()["timed"] == 1
+
+
+def test_invalid_arguments():
+    x, weight = small_layer()
+    with pytest.raises(ValueError, match="unknown impl"):
+        temporal_conv(x, weight, 1, impl="nope")
+    with pytest.raises(ValueError, match="not exact"):
+        temporal_conv(x, weight, 1, impl="fft", exact=True)
+    with pytest.raises(TypeError):
+        temporal_conv(x.half(), weight.half(), 1)
+    with pytest.raises(TypeError):
+        temporal_conv(x, weight.double(), 1)
+    with pytest.raises(ValueError, match="weight"):
+        temporal_conv(x, weight[:2], 1)
+    with pytest.raises(ValueError, match="dilation"):
+        temporal_conv(x, weight, 0)
+    long_x, long_w = small_layer(steps=TOEPLITZ_MAX_STEPS + 1)
+    with pytest.raises(ValueError, match="TOEPLITZ_MAX_STEPS"):
+        temporal_conv(long_x, long_w, 1, impl="toeplitz")

@@ -1,0 +1,182 @@
+"""`shiftspike train` and `shiftspike export`: runs, determinism, resume, checkpoints and bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from shiftspike.cli import main
+from shiftspike.quant import checkpoint, config, presets
+from shiftspike.sim import load
+
+
+def cli(*args, cwd=None):
+    proc = subprocess.run([sys.executable, "-m", "shiftspike", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def _train(out, *extra):
+    return main(["train", "--preset", "digits", "--width", "0.25", "--epochs", "2", "--out", str(out),
+                 "--no-progress", *extra])
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    assert _train(out) == 0
+    return out
+
+
+def test_train_writes_metrics_checkpoint_and_summary(run_dir):
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in lines] == [1, 2]
+    assert {"train_loss", "train_accuracy", "test_accuracy", "seconds", "samples_per_s"} <= lines[0].keys()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["test_accuracy"] == lines[-1]["test_accuracy"]
+    payload, cfg, info = checkpoint.load(run_dir)
+    assert payload["epoch"] == 2 and cfg.model.neuron == "mulfree" and info.timesteps == 8
+
+
+def test_a_run_interrupted_and_resumed_equals_the_straight_run(run_dir, tmp_path, monkeypatch):
+    interrupted = tmp_path / "interrupted"
+    real_save = checkpoint.save
+
+    def save_then_crash(path, *args):
+        real_save(path, *args)
+        if args[3] == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "save", save_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        _train(interrupted)
+    monkeypatch.setattr(checkpoint, "save", real_save)
+    assert checkpoint.load(interrupted)[0]["epoch"] == 1
+    assert _train(interrupted, "--resume") == 0
+    a = checkpoint.load(run_dir)[0]["model"]
+    b = checkpoint.load(interrupted)[0]["model"]
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["layers.0.weight"], torch.zeros_like(a["layers.0.weight"]))
+    metrics = [json.loads(line) for line in (interrupted / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == [1, 2]
+
+
+def test_resume_with_another_config_is_refused(run_dir):
+    assert main(["train", "--preset", "digits", "--width", "0.5", "--epochs", "2", "--out", str(run_dir),
+                 "--no-progress", "--resume"]) == 2
+
+
+def test_export_writes_the_model_and_a_clean_check(run_dir, tmp_path):
+    out = tmp_path / "digits.ssm"
+    code, stdout, stderr = cli("export", run_dir, "-o", out)
+    assert code == 0, stderr
+    assert "0 mismatches" in stdout and "no overflow possible" in stdout
+    model = load(out)
+    assert [layer.type for layer in model.layers] == ["dense", "neuron", "dense", "neuron", "dense", "readout"]
+
+
+def test_export_with_narrow_widths_reports_possible_overflow(run_dir, tmp_path):
+    assert cli("export", run_dir, "-o", tmp_path / "fit.ssm", "--no-check")[0] == 0
+    widths = [layer.acc_width for layer in load(tmp_path / "fit.ssm").layers]
+    widths[0] -= 3
+    code, stdout, stderr = cli("export", run_dir, "-o", tmp_path / "w.ssm", "--no-check",
+                               "--widths", ",".join(map(str, widths)))
+    assert code == 0, stderr
+    assert "layers [0] may overflow" in stdout
+    assert load(tmp_path / "w.ssm").layers[0].acc_width == widths[0]
+    code, stdout, stderr = cli("export", run_dir, "-o", tmp_path / "n.ssm", "--widths", "1,2")
+    assert code == 2 and "widths" in stderr and len(stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "n.ssm").exists()
+
+
+def test_checkpoints_load_weights_only(run_dir, tmp_path, monkeypatch):
+    calls = []
+    real = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("weights_only"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    checkpoint.load(run_dir)
+    assert calls == [True]
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "no such checkpoint"),
+    ("garbage", "not a readable checkpoint"),
+    ("pickle", "not a readable checkpoint"),
+    ("foreign", "not a shiftspike checkpoint"),
+    ("version", "checkpoint version"),
+])
+def test_bad_checkpoints_are_one_line_errors(tmp_path, case, message):
+    path = tmp_path / "c.pt"
+    if case == "garbage":
+        path.write_bytes(b"not a zip")
+    elif case == "pickle":
+        torch.save({"x": _Evil()}, path)
+    elif case == "foreign":
+        torch.save({"weights": torch.zeros(2)}, path)
+    elif case == "version":
+        torch.save({"format": checkpoint.FORMAT, "version": 99}, path)
+    code, stdout, stderr = cli("export", path, "-o", tmp_path / "m.ssm")
+    assert code == 2, stderr
+    assert message in stderr and len(stderr.strip().splitlines()) == 1 and "pwned" not in stdout
+    assert not (tmp_path / "m.ssm").exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("model = [", "not valid TOML"),
+    ("[model]\nlayers = [{type = 'dense', features = 4}, {type = 'readout'}]\nbogus = 1", "model.bogus"),
+    ("[model]\nlayers = [{type = 'dense', features = 4}]", "at least 2"),
+    ("[model]\nlayers = [{type = 'neuron'}, {type = 'dense', features = 10}, {type = 'readout'}]\n"
+     "[train]\nepochs = 0", "train.epochs"),
+    ("[data]\nname = 'mnist'\n[model]\nlayers = [{type = 'dense', features = 10}, {type = 'readout'}]", "mnist"),
+    ("[model]\nlayers = [{type = 'dense', features = 7}, {type = 'readout'}]", "10 classes"),
+])
+def test_bad_configs_are_one_line_errors_and_write_nothing(tmp_path, text, message):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    out = tmp_path / "run"
+    code, _, stderr = cli("train", "--config", path, "--out", out, "--no-progress")
+    assert code == 2, stderr
+    assert message in stderr and len(stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_missing_config_and_existing_run_are_errors(run_dir, tmp_path):
+    code, _, stderr = cli("train", "--config", tmp_path / "nope.toml")
+    assert code == 2 and "no such config file" in stderr
+    assert _train(run_dir) == 2
+
+
+def test_config_file_round_trip(tmp_path):
+    path = tmp_path / "mlp.toml"
+    path.write_text("[data]\nname = 'digits'\n[model]\ntaps = 2\nlayers = [\n  {type = 'dense', features = 8},\n"
+                    "  {type = 'neuron'},\n  {type = 'dense', features = 10},\n  {type = 'readout'},\n]\n"
+                    "[train]\nepochs = 1\nbatch_size = 128\n")
+    cfg = config.load(path)
+    assert cfg.model.taps == 2 and cfg.train.batch_size == 128 and cfg.model.dilation_schedule() == [1]
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "r"), "--no-progress"]) == 0
+
+
+def test_float_baseline_trains_but_does_not_export(tmp_path):
+    out = tmp_path / "lif"
+    assert _train(out, "--neuron", "lif", "--epochs", "1") == 0
+    code, _, stderr = cli("export", out, "-o", tmp_path / "m.ssm")
+    assert code == 2 and "float baseline" in stderr
+
+
+def test_every_preset_validates_and_builds():
+    for name in presets.PRESETS:
+        cfg = config.validate(presets.preset(name, width=0.125))
+        assert cfg.model.layers[-1].type == "readout"
+    assert config.validate(presets.preset("scifar")).model.dilation_schedule() == [1, 2, 3, 1, 2, 3, 1]
