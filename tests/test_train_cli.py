@@ -9,6 +9,8 @@ import torch
 
 from shiftspike.cli import main
 from shiftspike.quant import checkpoint, config, presets
+from shiftspike.quant.data import InputInfo
+from shiftspike.quant.network import SpikingNetwork
 from shiftspike.sim import load
 
 
@@ -175,8 +177,33 @@ def test_float_baseline_trains_but_does_not_export(tmp_path):
     assert code == 2 and "float baseline" in stderr
 
 
-def test_every_preset_validates_and_builds():
-    for name in presets.PRESETS:
-        cfg = config.validate(presets.preset(name, width=0.125))
-        assert cfg.model.layers[-1].type == "readout"
+PRESET_INPUTS = {
+    "digits": InputInfo("int", 6, 2.0 ** -4, 8, 1, 8),
+    "digits-pixels": InputInfo("int", 6, 2.0 ** -4, 1, 1, 64),
+    "scifar": InputInfo("int", 9, 2.0 ** -8, 3, 32, 32),
+    "shd": InputInfo("spike", 1, 1.0, 700, 1, 100),
+    "long": InputInfo("spike", 1, 1.0, 8, 1, 256),
+}
+
+
+@pytest.mark.parametrize("name", presets.PRESETS)
+def test_every_preset_builds_trains_a_step_and_has_an_integer_model(name):
+    cfg = config.validate(presets.preset(name, width=0.125))
+    info = PRESET_INPUTS[name]
+    torch.manual_seed(0)
+    net = SpikingNetwork(cfg.model, info)
+    lo, hi = info.value_range
+    x = torch.randint(lo, hi + 1, (info.timesteps, 4, info.channels, info.length)).float() * info.scale
+    loss = net.logits(x).logsumexp(dim=1).mean()
+    loss.backward()
+    assert all(p.grad is not None for p in net.parameters())
+    net.eval()
+    model = net.integer_plan().model
+    assert len(model.neuron_layers()) == sum(layer.type == "neuron" for layer in cfg.model.layers)
+    assert [model.layers[i].dilation for i in model.neuron_layers()] == cfg.model.dilation_schedule()
+    assert net(x).shape == (info.timesteps, 4, net.classes)
+
+
+def test_sawtooth_dilation_schedule():
     assert config.validate(presets.preset("scifar")).model.dilation_schedule() == [1, 2, 3, 1, 2, 3, 1]
+    assert config.validate(presets.preset("long")).model.dilation_schedule() == [1, 2]
