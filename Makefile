@@ -34,6 +34,8 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/sim_throughput.py
+	$(PY) benchmarks/train_speed.py
+	$(PY) benchmarks/accuracy.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis sim_build
