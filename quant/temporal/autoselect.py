@@ -4,8 +4,10 @@ The shape key is ``(T, B, C, rest, k, d, dtype, exact, torch thread count)``. At
 call with a new key every applicable candidate (``impls.EXACT`` when ``exact``; not
 ``toeplitz`` above ``TOEPLITZ_MAX_STEPS``) runs forward + backward on random data of that
 shape: one warm-up run, then ``REPEATS`` timed runs, the median counts. A candidate whose
-warm-up took more than ``DROP_FACTOR`` times the best warm-up so far is not repeated (it
-cannot win). The choice is kept in memory and in ``<cache dir>/temporal_autoselect.json``:
+warm-up took more than ``DROP_FACTOR`` times the best warm-up so far is not repeated (a
+heuristic that bounds the selection time: such a candidate is all but certain to lose).
+The timing is only as good as the machine is quiet: under heavy load from other processes
+a choice may be off, and it stays in the cache until the file is removed. The choice is kept in memory and in ``<cache dir>/temporal_autoselect.json``:
 
 * cache dir: ``$SHIFTSPIKE_CACHE_DIR``, default ``~/.cache/shiftspike``;
 * ``SHIFTSPIKE_DISK_CACHE=0`` disables reading and writing the file (memory only);
@@ -34,7 +36,8 @@ FORMAT_VERSION = 1
 REPEATS = 3
 DROP_FACTOR = 4.0
 
-_choices: dict[str, str] = {}
+_choices: dict[str, str] = {}  # by shape key (the report)
+_by_shape: dict[tuple, str] = {}  # the same choices by a tuple, for the per-call lookup
 _state = {"seconds": 0.0, "timed": 0, "from_disk": 0}
 
 
@@ -112,9 +115,10 @@ def _measure(x_shape: tuple[int, ...], taps: int, dilation: int, dtype: torch.dt
 
 def choose(x: torch.Tensor, weight: torch.Tensor, dilation: int, exact: bool) -> str:
     """The implementation to use for this shape (timing it on first use)."""
+    fast = (x.shape, weight.shape[1], dilation, x.dtype, exact, torch.get_num_threads())
+    if fast in _by_shape:
+        return _by_shape[fast]
     key = shape_key(tuple(x.shape), weight.shape[1], dilation, x.dtype, exact)
-    if key in _choices:
-        return _choices[key]
     allowed = candidates(x.shape[0], exact)
     path = cache_path()
     entry = _read(path).get(key) if path is not None else None
@@ -127,7 +131,7 @@ def choose(x: torch.Tensor, weight: torch.Tensor, dilation: int, exact: bool) ->
         _state["timed"] += 1
         if path is not None:
             _write(path, key, entry)
-    _choices[key] = entry["impl"]
+    _choices[key] = _by_shape[fast] = entry["impl"]
     return entry["impl"]
 
 
@@ -142,4 +146,5 @@ def autoselect_report() -> dict:
 def reset() -> None:
     """Forget the in-process choices and counters (the disk cache is untouched)."""
     _choices.clear()
+    _by_shape.clear()
     _state.update(seconds=0.0, timed=0, from_disk=0)
