@@ -185,6 +185,16 @@ def test_autoselect_tolerates_a_corrupt_cache_file():
     assert len(json.loads(path.read_text())["choices"]) == 1
 
 
+def test_autoselect_survives_an_unwritable_cache(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    monkeypatch.setenv("SHIFTSPIKE_CACHE_DIR", str(blocker))  # a file where the directory should be
+    x, weight = small_layer()
+    with pytest.warns(RuntimeWarning, match="could not write"):
+        temporal_conv(x, weight, 1)
+    assert autoselect_report()["timed"] == 1
+
+
 def test_autoselect_exact_never_picks_fft():
     x, weight = small_layer()
     x = (x * 64).round()  # integers, power-of-two weights: the exact result is representable

@@ -13,7 +13,7 @@ a choice may be off, and it stays in the cache until the file is removed. The ch
 * ``SHIFTSPIKE_DISK_CACHE=0`` disables reading and writing the file (memory only);
 * the file is written atomically (temporary file + rename); an unreadable or corrupt file,
   or an entry naming an implementation that is not allowed for its key, is ignored and
-  rewritten.
+  rewritten; a file that cannot be written only raises a warning.
 
 ``autoselect_report()`` gives the seconds spent timing in this process and the choices.
 """
@@ -25,6 +25,7 @@ import os
 import statistics
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -130,7 +131,10 @@ def choose(x: torch.Tensor, weight: torch.Tensor, dilation: int, exact: bool) ->
         _state["seconds"] += time.perf_counter() - start
         _state["timed"] += 1
         if path is not None:
-            _write(path, key, entry)
+            try:
+                _write(path, key, entry)
+            except OSError as err:  # an unwritable cache costs a re-timing next time, nothing more
+                warnings.warn(f"autoselect: could not write {path}: {err}", RuntimeWarning, stacklevel=3)
     _choices[key] = _by_shape[fast] = entry["impl"]
     return entry["impl"]
 
