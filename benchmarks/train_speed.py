@@ -27,7 +27,7 @@ step, as it does in a training loop.
 
 Memory-traffic floor: forward reads X and writes H, backward reads gH and X and writes gX:
 ``5 * T*B*C*4`` bytes at the bandwidth a plain 256 MiB ``torch`` tensor copy reaches in the
-same run (bytes read + written / time, best of 5).
+same run (bytes read + written / time, best of 10).
 
 Goals (pass/fail columns): ``auto`` faster than PSN at every T; at least 3x faster than
 ``conv1d-tl`` at T <= 256; within 3x of the memory-traffic floor.
@@ -187,12 +187,12 @@ def child(spec: dict) -> list[dict]:
 
 
 def copy_bandwidth() -> float:
-    """Bytes per second moved (read + write) by a 256 MiB torch tensor copy, best of 5."""
+    """Bytes per second moved (read + write) by a 256 MiB torch tensor copy, best of 10."""
     src = torch.ones(1 << 26)
     dst = torch.empty_like(src)
     dst.copy_(src)
     best = math.inf
-    for _ in range(5):
+    for _ in range(10):
         start = time.perf_counter()
         dst.copy_(src)
         best = min(best, time.perf_counter() - start)

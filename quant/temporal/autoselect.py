@@ -3,7 +3,9 @@
 The shape key is ``(T, B, C, rest, k, d, dtype, exact, torch thread count)``. At the first
 call with a new key every applicable candidate (``impls.EXACT`` when ``exact``; not
 ``toeplitz`` above ``TOEPLITZ_MAX_STEPS``) runs forward + backward on random data of that
-shape: one warm-up run, then ``REPEATS`` timed runs, the median counts. A candidate whose
+shape: one warm-up run, then ``REPEATS`` timed runs (more, up to ``MAX_REPEATS``, for
+candidates faster than ``MIN_SECONDS / REPEATS``, so that a scheduler hiccup cannot sway the
+median), the median counts. A candidate whose
 warm-up took more than ``DROP_FACTOR`` times the best warm-up so far is not repeated (a
 heuristic that bounds the selection time: such a candidate is all but certain to lose).
 The timing is only as good as the machine is quiet: under heavy load from other processes
@@ -21,6 +23,7 @@ a choice may be off, and it stays in the cache until the file is removed. The ch
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import tempfile
@@ -34,7 +37,7 @@ from .impls import EXACT, IMPLEMENTATIONS, applicable
 
 CACHE_FILE = "temporal_autoselect.json"
 FORMAT_VERSION = 1
-REPEATS = 3
+REPEATS, MAX_REPEATS, MIN_SECONDS = 3, 25, 0.05  # timed runs: at least 3, more for fast ones
 DROP_FACTOR = 4.0
 
 _choices: dict[str, str] = {}  # by shape key (the report)
@@ -97,7 +100,8 @@ def _time(name: str, x: torch.Tensor, weight: torch.Tensor, dilation: int, grad:
     warmup = run()
     if warmup > DROP_FACTOR * best_warmup:
         return warmup, float("inf")
-    return warmup, statistics.median(run() for _ in range(REPEATS))
+    repeats = min(MAX_REPEATS, max(REPEATS, math.ceil(MIN_SECONDS / max(warmup, 1e-9))))
+    return warmup, statistics.median(run() for _ in range(repeats))
 
 
 def _measure(x_shape: tuple[int, ...], taps: int, dilation: int, dtype: torch.dtype, exact: bool) -> dict:
