@@ -20,7 +20,7 @@ SPIKES_UNIT = 1.0
 
 @dataclass(frozen=True)
 class Grid:
-    """``unit``: float64 0-d or ``[C]``; ``lo``/``hi``: inclusive integer interval; ``spike``: 0/1 values.
+    """``unit``: float64 0-d or ``[C]``; ``lo``/``hi``: inclusive integer interval.
 
     During training only ``unit`` is tracked (``lo``/``hi`` are None); the
     interval is computed by the integer plan for the exact eval path.
@@ -29,11 +29,10 @@ class Grid:
     unit: torch.Tensor
     lo: int | None = None
     hi: int | None = None
-    spike: bool = False
 
     @staticmethod
     def spikes() -> "Grid":
-        return Grid(torch.tensor(SPIKES_UNIT, dtype=torch.float64), 0, 1, True)
+        return Grid(torch.tensor(SPIKES_UNIT, dtype=torch.float64), 0, 1)
 
     @property
     def per_channel(self) -> bool:
