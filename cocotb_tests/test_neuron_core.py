@@ -1,0 +1,155 @@
+"""The generated neuron core equals the simulator on Icarus and on Verilator, bit for bit and cycle for cycle.
+
+Every case is built once per simulator and streams several sequences: the
+first without stalls (its cycles are held to the cycle model), the others
+with random valid/ready stalls on both sides, each after a reset in the
+middle of a stream. Random cases derive from ``SHIFTSPIKE_RTL_SEED``
+(default 2026, printed in the pytest header); ``SHIFTSPIKE_WAVES=1`` dumps
+waveforms into each case's build folder.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from core_cases import CoreCase, extreme_inputs, scrambled
+from hdl_runner import SIMULATORS, run_testbench
+from shiftspike.sim import random_input, random_model, run
+
+pytestmark = [pytest.mark.rtl, pytest.mark.slow]
+
+BASE_SEED = int(os.environ.get("SHIFTSPIKE_RTL_SEED", "2026"))
+RANDOM_CASES = 8
+SEQUENCES = 4
+
+
+def _case(name: str, seed: int, model, index: int | None = None, steps: int | None = None, **options) -> CoreCase:
+    """Sequence 0: the layer's real input from a run of the whole model; the others: extreme inputs."""
+    rng = np.random.default_rng(seed)
+    index = int(rng.choice(model.neuron_layers())) if index is None else index
+    steps = int(rng.integers(6, 20)) if steps is None else steps
+    x = extreme_inputs(model.specs[index], SEQUENCES, steps, rng)
+    if index > 0:
+        trace = run(model, random_input(model, batch=1, timesteps=steps, rate=0.5, seed=seed))
+        x[0] = trace.outputs[index - 1][:, 0]
+    return CoreCase(name, seed, model, index, x, options)
+
+
+def random_case(k: int) -> CoreCase:
+    seed = BASE_SEED + k
+    rng = np.random.default_rng(seed + 10_000)
+    model = random_model(seed=seed)
+    index = int(rng.choice(model.neuron_layers()))
+    options = {"lanes": int(rng.integers(1, model.specs[index].features + 1)),
+               "arith": str(rng.choice(["shift", "mul"])), "loadable": bool(rng.random() < 0.25)}
+    case = _case(f"random-{seed}", seed, model, index, **options)
+    if options["loadable"]:
+        case.initial = scrambled(case.layer)
+    return case
+
+
+def named_cases() -> dict[str, CoreCase]:
+    s = BASE_SEED
+    narrow = dict(input_kind="int", input_width=8, neuron_layers=1, channels=5, taps=4, dilation=2, shift_max=7,
+                  narrow=True, direct=True, conv=False, zero_taps=0.1)
+    cases = {
+        "wrap-narrow": _case("wrap-narrow", s, random_model(s, overflow="wrap", **narrow), 0, 16, lanes=2),
+        "saturate-narrow": _case("saturate-narrow", s, random_model(s, overflow="saturate", **narrow), 0, 16,
+                                 lanes=3),
+        "spike-input-k1": _case("spike-input-k1", s + 1, random_model(s + 1, input_kind="spike", direct=True, taps=1,
+                                                                       input_channels=3), 0, 8, lanes=1),
+        "lanes-1-d3": _case("lanes-1-d3", s + 2, random_model(s + 2, channels=5, taps=5, dilation=3, conv=False,
+                                                               direct=False), None, 18, lanes=1),
+        "lanes-all-registers": _case("lanes-all-registers", s + 3, random_model(s + 3, channels=8, taps=4, dilation=1,
+                                                                                  conv=False, direct=False),
+                                     None, 10, lanes=8),
+        "lanes-ragged": _case("lanes-ragged", s + 4, random_model(s + 4, channels=16, taps=3, dilation=2, conv=False,
+                                                                   direct=False, shift_max=7), None, 10, lanes=5),
+        "conv-positions": _case("conv-positions", s + 5, random_model(s + 5, conv=True, input_length=8, taps=3,
+                                                                       direct=False), 1, 10, lanes=3),
+        "mul": _case("mul", s + 6, random_model(s + 6, channels=8, taps=4, dilation=2, conv=False, direct=False),
+                     None, 12, lanes=4, arith="mul"),
+        "no-debug": _case("no-debug", s + 7, random_model(s + 7, channels=8, taps=3, conv=False, direct=False),
+                          None, 10, lanes=3, debug=False),
+    }
+    for arith in ("shift", "mul"):
+        case = _case(f"loadable-{arith}", s + 8, random_model(s + 8, channels=5, taps=4, dilation=2, conv=False,
+                                                             direct=False, zero_taps=0.2),
+                     None, 12, lanes=2, arith=arith, loadable=True)
+        case.initial = scrambled(case.layer)
+        cases[case.name] = case
+    return cases
+
+
+CASES = {**named_cases(), **{c.name: c for c in (random_case(k) for k in range(RANDOM_CASES))}}
+
+
+def test_narrow_cases_really_overflow():
+    """The overflow cases exercise wrap and saturate: their membranes differ from the unbounded sums."""
+    for name in ("wrap-narrow", "saturate-narrow"):
+        assert CASES[name].overflows(), name
+
+
+def verify(case: CoreCase, simulator: str, folder, extra_env: dict | None = None) -> None:
+    top = case.write(folder)
+    waves = os.environ.get("SHIFTSPIKE_WAVES") == "1"
+    print(f"case {case.name}: seed {case.seed}, {top} on {simulator}, build folder {folder}")
+    run_testbench(simulator, [folder / f"{top}.v"], top, "tb_neuron_core", folder / "build",
+                  extra_env={"CASE_DIR": str(folder), **(extra_env or {})}, waves=waves)
+
+
+@pytest.mark.parametrize("simulator", SIMULATORS)
+@pytest.mark.parametrize("name", list(CASES))
+def test_core_equals_simulator(name, simulator, tmp_path):
+    verify(CASES[name], simulator, tmp_path)
+
+
+def test_a_wrong_expectation_fails(tmp_path, capfd):
+    with pytest.raises(SystemExit) as failed:
+        verify(CASES["wrap-narrow"], "icarus", tmp_path, {"CORRUPT_EXPECTED": "1"})
+    assert failed.value.code == 1
+    assert "first mismatch at time step" in capfd.readouterr().out
+
+
+
+@pytest.fixture(scope="module")
+def trained_digits():
+    """A mul-free digits network trained briefly, exported, and the real currents of 4 test samples
+    at the input of each of its neuron layers."""
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as F
+
+    from shiftspike.quant import config, presets
+    from shiftspike.quant.data import load_dataset
+    from shiftspike.quant.network import SpikingNetwork
+
+    torch.manual_seed(0)
+    cfg = config.validate(presets.preset("digits", width=0.5))
+    train, test = load_dataset("digits", "train"), load_dataset("digits", "test")
+    net = SpikingNetwork(cfg.model, train.info)
+    opt = torch.optim.Adam(net.parameters(), 3e-3)
+    net.train()
+    for x, y in train.batches(64, shuffle=True, generator=torch.Generator().manual_seed(0)):
+        loss = F.cross_entropy(net.logits(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model = net.integer_plan().model
+    x, _ = next(iter(test.batches(SEQUENCES, shuffle=False)))
+    trace = run(model, test.info.to_int(x))
+    return model, trace
+
+
+@pytest.mark.parametrize("simulator", SIMULATORS)
+@pytest.mark.parametrize("position", [0, 1])
+def test_trained_model_layers_equal_simulator(trained_digits, position, simulator, tmp_path):
+    """The neuron layers of an exported trained model, driven by the currents of real test samples."""
+    model, trace = trained_digits
+    index = model.neuron_layers()[position]
+    x = trace.outputs[index - 1].transpose(1, 0, 2)
+    case = CoreCase(f"trained-digits-layer{index}", BASE_SEED, model, index, np.ascontiguousarray(x),
+                    {"lanes": 16})
+    verify(case, simulator, tmp_path)
