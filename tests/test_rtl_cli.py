@@ -1,0 +1,137 @@
+"""`shiftspike rtl` and `shiftspike synth`: files, determinism, lint, zero multipliers, and bad input.
+
+The cores' behaviour is verified against the simulator in ``cocotb_tests/``;
+here: what the verbs write and refuse, the cycle model's arithmetic, and the
+synthesis facts the issue names (no multiplier cell in the shift-add core).
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from shiftspike.cli import demo_model, main
+from shiftspike.rtl_gen.generate import core_params, to_verilog, top_name
+from shiftspike.rtl_gen.tools import lint
+from shiftspike.sim import random_model
+from shiftspike.sim.cycles import LATENCY, core_timing
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    path = tmp_path / "model.ssm"
+    random_model(seed=5).save(path)
+    return path
+
+
+def _one_line_error(capsys, *words):
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    for word in words:
+        assert word in err, err
+
+
+def test_cycle_model_counts_groups_and_storage():
+    model = random_model(seed=3, channels=10, taps=4, dilation=3, conv=False, direct=False, neuron_layers=1)
+    index = model.neuron_layers()[0]
+    layer, inp = model.layers[index], model.specs[index]
+    timing = core_timing(layer, inp, 3)
+    assert (timing.groups, timing.cycles_per_step, timing.latency) == (4, 4, LATENCY)
+    assert (timing.segments, timing.segment_entries, timing.history) == (3, 12, "memory")
+    assert timing.history_bits == 3 * 12 * 3 * inp.width
+    assert timing.cycles(5) == 5 * 4 - 1 + LATENCY
+    assert timing.updates_per_second(100e6) == pytest.approx(10 * 100e6 / 4)
+    one = core_timing(layer, inp, 10)
+    assert one.history == ("register" if layer.dilation == 1 else "memory")
+    for lanes in (0, 11):
+        with pytest.raises(ValueError, match="lanes"):
+            core_timing(layer, inp, lanes)
+
+
+def test_rtl_writes_verilog_and_sidecars_byte_identically(model_file, tmp_path, capsys):
+    runs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        assert main(["rtl", str(model_file), "-o", str(out), "--lanes", "1"]) == 0
+        runs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+    assert runs[0] == runs[1]
+    model = random_model(seed=5)
+    assert len(runs[0]) == 2 * len(model.neuron_layers())
+    for name, content in runs[0].items():
+        if name.endswith(".json"):
+            meta = json.loads(content)
+            assert meta["lanes"] == 1 and meta["timing"]["groups"] == meta["timing"]["neurons"]
+            assert f"module {meta['top']}" in runs[0][f"{meta['top']}.v"].decode()
+            assert meta["ports"]["inp"]["payload_width"] == meta["input"]["width"]
+    assert "clean" in capsys.readouterr().out
+
+
+def test_verilog_has_no_source_paths():
+    params = core_params(demo_model(), demo_model().neuron_layers()[0], lanes=4)
+    text = to_verilog(params, "core")
+    assert "src =" not in text and "/work" not in text and "site-packages" not in text
+
+
+@pytest.mark.parametrize("options", [
+    {"lanes": 1}, {"lanes": 5, "loadable": True}, {"lanes": 2, "arith": "mul", "debug": False},
+    {"lanes": 16, "arith": "mul", "loadable": True},
+])
+def test_lint_is_clean_and_waivers_only_cover_their_rules(options, tmp_path):
+    model = demo_model()
+    index = model.neuron_layers()[1]
+    params = core_params(model, index, **options)
+    name = top_name(index, params)
+    path = tmp_path / f"{name}.v"
+    path.write_text(to_verilog(params, name))
+    assert lint(path, name) == []
+    waived = {"WIDTHEXPAND", "WIDTHTRUNC", "PROCASSINIT", "UNUSEDSIGNAL"}
+    raw = lint(path, name, waivers=False)
+    rules = {line.split(":")[0].removeprefix("%Warning-") for line in raw if line.startswith("%Warning-")}
+    assert raw and rules <= waived, rules - waived
+
+
+def test_rtl_bad_input_exits_2_with_one_line(model_file, tmp_path, capsys):
+    assert main(["rtl", str(tmp_path / "missing.ssm"), "-o", str(tmp_path / "o")]) == 2
+    _one_line_error(capsys, "missing.ssm")
+    assert main(["rtl", str(model_file), "-o", str(tmp_path / "o"), "--layer", "1"]) == 2
+    _one_line_error(capsys, "--layer 1", "neuron layers")
+    assert main(["rtl", str(model_file), "-o", str(tmp_path / "o"), "--lanes", "999"]) == 2
+    _one_line_error(capsys, "--lanes 999")
+    assert not (tmp_path / "o").exists()
+    garbage = tmp_path / "garbage.ssm"
+    garbage.write_bytes(b"not a model")
+    assert main(["rtl", str(garbage), "-o", str(tmp_path / "o")]) == 2
+    _one_line_error(capsys, "garbage.ssm")
+
+
+def test_synth_bad_input_exits_2_with_one_line(tmp_path, capsys):
+    assert main(["synth", str(tmp_path / "nowhere")]) == 2
+    _one_line_error(capsys, "nowhere")
+    assert main(["synth", str(tmp_path)]) == 2
+    _one_line_error(capsys, "no core sidecars")
+    assert main(["synth", str(tmp_path), "--target", "vivado"]) == 2
+    _one_line_error(capsys, "vivado")
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_synth_of_demo_model_has_no_multiplier_in_the_shift_core(tmp_path, capsys):
+    """On the demo model: the shift-add cores have zero multiplier cells, the multiplier cores have some."""
+    model_path = tmp_path / "demo.ssm"
+    demo_model().save(model_path)
+    rows = {}
+    for arith in ("shift", "mul"):
+        out = tmp_path / arith
+        assert main(["rtl", str(model_path), "-o", str(out), "--lanes", "4", "--arith", arith]) == 0
+        assert main(["synth", str(out), "--json", str(tmp_path / f"{arith}.json"), "--no-progress"]) == 0
+        rows[arith] = json.loads((tmp_path / f"{arith}.json").read_text())["cores"]
+    assert len(rows["shift"]) == len(rows["mul"]) == len(demo_model().neuron_layers())
+    for shift, mul in zip(rows["shift"], rows["mul"]):
+        assert shift["multipliers"] == 0 and "$mul" not in shift["coarse_cells"]
+        assert mul["multipliers"] > 0
+        for row in (shift, mul):
+            assert row["luts"] > 0 and row["fmax_mhz"] > 0
+            assert row["updates_per_second"] == pytest.approx(
+                row["neurons"] * row["fmax_mhz"] * 1e6 / row["cycles_per_step"])
+    assert "neuron_layer" in capsys.readouterr().out
+    assert np.all([r["cycles_per_step"] > 1 for r in rows["shift"]])
