@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/sim_throughput.py
 	$(PY) benchmarks/train_speed.py
 	$(PY) benchmarks/accuracy.py
+	$(PY) benchmarks/rtl_area.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis sim_build

@@ -22,7 +22,7 @@ from rich.progress import Progress
 
 from shiftspike.cli_rtl import synth_row
 from shiftspike.rtl_gen.generate import generate
-from shiftspike.rtl_gen.synth import synthesize
+from shiftspike.rtl_gen.synth import SynthError, synthesize
 from shiftspike.sim import random_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -56,7 +56,14 @@ def main() -> None:
                 verilog, meta_path = generate(model, 0, Path(tmp), lanes=lanes, arith=arith, loadable=loadable,
                                             debug=False)
                 meta = json.loads(meta_path.read_text())
-                row = synth_row(meta, synthesize(verilog, meta["top"], "ice40-hx8k"))
+                try:
+                    result = synthesize(verilog, meta["top"], "ice40-hx8k")
+                except SynthError as exc:  # a core too large for the device is a result, not a crash
+                    if not str(exc).startswith("does not fit"):
+                        raise
+                    result = {"error": str(exc), "luts": None, "fmax_mhz": None, "multipliers": None,
+                              "ram_blocks": None}
+                row = synth_row(meta, result)
                 row |= {"channels": channels, "acc_width": meta["neuron"]["acc_width"]}
                 rows.append(row)
                 progress.advance(task)
@@ -65,6 +72,10 @@ def main() -> None:
                                                       indent=2, sort_keys=True) + "\n")
     (RESULTS / "rtl_area.md").write_text(markdown(rows))
     print(markdown(rows))
+
+
+def _cell(value, fmt: str = "") -> str:
+    return "does not fit" if value is None else format(value, fmt)
 
 
 def markdown(rows: list[dict]) -> str:
@@ -79,11 +90,16 @@ def markdown(rows: list[dict]) -> str:
                          {})[row["arith"]] = row
     for (c, k, d, p, loadable), pair in pairs.items():
         s, m = pair["shift"], pair["mul"]
+        ratio = "-" if None in (s["luts"], m["luts"]) else f"{m['luts'] / s['luts']:.2f}"
         lines.append(
             f"| {c} | {k} | {d} | {p} | {'loadable' if loadable else 'constant'} | {s['cycles_per_step']} | "
-            f"{s['luts']} | {m['luts']} | {m['luts'] / s['luts']:.2f} | {s['fmax_mhz']:.1f} | {m['fmax_mhz']:.1f} | "
-            f"{s['multipliers']} / {m['multipliers']} | {s['ram_blocks']} | {s['updates_per_second']:.3g} |"
+            f"{_cell(s['luts'])} | {_cell(m['luts'])} | {ratio} | {_cell(s['fmax_mhz'], '.1f')} | "
+            f"{_cell(m['fmax_mhz'], '.1f')} | {_cell(s['multipliers'])} / {_cell(m['multipliers'])} | "
+            f"{_cell(s['ram_blocks'])} | {_cell(s['updates_per_second'], '.3g')} |"
         )
+    lines.append("")
+    lines.append("LUTs: nextpnr's used ICESTORM_LC logic cells (of 7680); \"does not fit\": the core needs more "
+                 "logic cells than the HX8K has.")
     return "\n".join(lines) + "\n"
 
 

@@ -12,8 +12,10 @@ step; the groups of a step come in order. The history is ``k - 1``
 segments, each a delay of ``d`` time steps, i.e. ``d x G`` words of ``P``
 inputs; segment ``j`` yields ``X[t - j*d]`` and passes it on to segment
 ``j + 1``. A segment of one word is a register, a longer one a
-``lib.memory.Memory`` with a synchronous read port (``sim/cycles.py`` makes
-the choice). A reset does not clear the memories: a step counter masks tap
+``lib.memory.Memory`` with a synchronous read port that asks for block RAM
+(``ram_style = "block"``: the history is most of the core's state, and block
+RAM holds it without spending logic cells); ``sim/cycles.py`` makes the
+choice. A reset does not clear the memories: a step counter masks tap
 ``i`` to zero until ``i * d`` steps have been seen, which is exactly the zero
 history before ``t = 0``.
 
@@ -224,7 +226,7 @@ class NeuronCore(wiring.Component):
                 with m.If(write):
                     m.d.sync += word.eq(incoming)
             else:
-                mem = Memory(shape=layout, depth=timing.segment_entries, init=[])
+                mem = Memory(shape=layout, depth=timing.segment_entries, init=[], attrs={"ram_style": "block"})
                 m.submodules[f"seg{j}"] = mem
                 read, wr = mem.read_port(), mem.write_port()
                 m.d.comb += [read.addr.eq(addr), read.en.eq(advance),
@@ -278,23 +280,29 @@ class NeuronCore(wiring.Component):
             table.append(regs_row)
         return table
 
-    def _term(self, x, weight: dict):
-        """``sign * (x << shift)`` by wiring or a barrel shifter, or ``x * coef`` by a multiplier."""
+    def _term(self, x, weight: dict) -> tuple:
+        """One tap as ``(operand, carry)`` with ``operand + carry = sign * (x << shift)`` (shift variant) or
+        ``x * coef`` (mul variant, carry 0). A negative tap is the ones' complement plus a carry in, so the
+        accumulator's adder does the subtraction: the shift is wiring or a barrel shifter, then one add."""
         if self.params.arith == "mul":
-            return x * weight["coef"]
+            return x * weight["coef"], Const(0, 1)
         sign, shift = weight["sign"], weight["shift"]
         magnitude = x << (shift.value if isinstance(shift, Const) else shift)
+        if not magnitude.shape().signed:  # spike input: make ~ the ones' complement of a signed value
+            magnitude = Cat(magnitude, Const(0, 1)).as_signed()
         if isinstance(sign, Const):
-            return {1: magnitude, -1: -magnitude, 0: Const(0, 1)}[sign.value]
-        return Mux(sign == 0, 0, Mux(sign < 0, -magnitude, magnitude))
+            return {1: magnitude, -1: ~magnitude, 0: Const(0, 1)}[sign.value], Const(int(sign.value < 0), 1)
+        negative = sign < 0
+        kept = Mux(sign == 0, 0, magnitude)
+        return Mux(negative, ~kept, kept), negative
 
     def _accumulate(self, m: Module, terms: list, lane: int) -> Signal:
-        """``H <- mode(H + term)`` for the terms in tap order, at ``acc_width`` bits."""
+        """``H <- mode(H + term)`` for the ``(operand, carry)`` terms in tap order, at ``acc_width`` bits."""
         layer = self.params.layer
         lo, hi = fixed.signed_range(layer.acc_width)
         h = Const(0, signed(layer.acc_width))
-        for i, term in enumerate(terms):
-            total = h + term
+        for i, (operand, carry) in enumerate(terms):
+            total = h + operand + carry
             nxt = Signal(signed(layer.acc_width), name=f"h{lane}_{i}")
             if layer.overflow == fixed.SATURATE:
                 m.d.comb += nxt.eq(Mux(total > hi, hi, Mux(total < lo, lo, total)))

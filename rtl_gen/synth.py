@@ -127,6 +127,9 @@ def _run(argv: list[str], cwd: Path) -> None:
     proc = subprocess.run(argv, capture_output=True, text=True, cwd=cwd)
     if proc.returncode != 0:
         last = _last_error_line(proc.stdout + proc.stderr)
+        if "no BELs remaining" in last:
+            kind = last.split("cell type")[-1].strip(" '")
+            raise SynthError(f"does not fit: the core needs more {kind} cells than the HX8K has")
         if "$sb_io" in last and "placement location" in last:
             raise SynthError("the core has more top-level port bits than the HX8K ct256 package has I/O pins; "
                              "generate it with fewer lanes or --no-debug")
