@@ -5,7 +5,7 @@ first without stalls (its cycles are held to the cycle model), the others
 with random valid/ready stalls on both sides, each after a reset in the
 middle of a stream. Random cases derive from ``SHIFTSPIKE_RTL_SEED``
 (default 2026, printed in the pytest header by ``conftest.py``); ``SHIFTSPIKE_WAVES=1`` dumps
-waveforms into each case's build folder.
+waveforms into each case's build folder (Verilator: ``dump.vcd``, Icarus: ``<module>.fst``).
 """
 
 from __future__ import annotations

@@ -135,3 +135,15 @@ def test_synth_of_demo_model_has_no_multiplier_in_the_shift_core(tmp_path, capsy
                 row["neurons"] * row["fmax_mhz"] * 1e6 / row["cycles_per_step"])
     assert "neuron_layer" in capsys.readouterr().out
     assert np.all([r["cycles_per_step"] > 1 for r in rows["shift"]])
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_rtl_and_generic_synth_of_a_random_model(model_file, tmp_path):
+    out = tmp_path / "rtl"
+    assert main(["rtl", str(model_file), "-o", str(out), "--lanes", "2", "--loadable"]) == 0
+    assert main(["synth", str(out), "--target", "generic", "--json", str(tmp_path / "s.json"), "--no-progress"]) == 0
+    cores = json.loads((tmp_path / "s.json").read_text())["cores"]
+    assert len(cores) == len(random_model(seed=5).neuron_layers())
+    for row in cores:
+        assert row["luts"] > 0 and row["multipliers"] == 0 and row["fmax_mhz"] is None
