@@ -18,7 +18,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-NEURONS = ("mulfree", "float", "psn", "masked-psn", "sliding-psn", "lif", "lif-soft")
+NEURONS = ("mulfree", "float", "psn", "masked-psn", "sliding-psn", "lif", "lif-soft", "psu", "ipsu", "rpsu",
+           "dyndecay", "dyndecay-int")
 
 
 class ConfigError(ValueError):
@@ -91,6 +92,8 @@ class ModelConfig(_Strict):
     pow2_weights: bool = False
     surrogate: SurrogateConfig = SurrogateConfig()
     tau: float = Field(default=2.0, gt=1.0)
+    v_threshold: float = Field(default=0.5, gt=0.0)
+    max_spikes: int = Field(default=4, ge=1, le=64)
     impl: Literal["auto", "conv1d", "taploop", "toeplitz", "fft", "fused"] = "auto"
 
     @model_validator(mode="after")

@@ -24,8 +24,10 @@ from .config import ModelConfig
 from .data.base import InputInfo
 from .grid import Grid
 from .layers import QConv1d, QDense, QInput, QReadout, QSumPool
-from .neurons import LIF, PSN, ChannelwiseNeuron, MaskedPSN, SlidingPSN
+from .neurons import IPSU, LIF, PSN, PSU, RPSU, ChannelwiseNeuron, DynamicDecay, MaskedPSN, SlidingPSN
 from .surrogate import Surrogate
+
+PSU_FAMILY = {"psu": PSU, "ipsu": IPSU, "rpsu": RPSU}
 
 FLOAT32_EXACT_WIDTH = 25
 """Signed integers of at most this many bits (|v| <= 2^24) are exact in float32."""
@@ -58,6 +60,11 @@ def _neuron(cfg: ModelConfig, channels: int, dilation: int, timesteps: int) -> n
         return MaskedPSN(timesteps, cfg.taps, surrogate=surrogate)
     if cfg.neuron == "sliding-psn":
         return SlidingPSN(cfg.taps, surrogate=surrogate, impl=cfg.impl)
+    if cfg.neuron in PSU_FAMILY:
+        return PSU_FAMILY[cfg.neuron](timesteps, cfg.tau, cfg.v_threshold, surrogate=surrogate)
+    if cfg.neuron in ("dyndecay", "dyndecay-int"):
+        return DynamicDecay(channels, cfg.taps, cfg.v_threshold, surrogate=surrogate, max_spikes=cfg.max_spikes,
+                            spikes="binary" if cfg.neuron == "dyndecay" else "integer")
     return LIF(cfg.tau, "hard" if cfg.neuron == "lif" else "soft", surrogate=surrogate)
 
 

@@ -4,7 +4,10 @@ Every neuron takes ``x [T, B, C, *rest]`` (time first) and returns spikes of the
 """
 
 from .channelwise import ChannelwiseNeuron, NeuronInts
+from .dynamic_decay import DynamicDecay
 from .lif import LIF
 from .psn import PSN, MaskedPSN, SlidingPSN
+from .psu import IPSU, PSU, RPSU
 
-__all__ = ["LIF", "PSN", "ChannelwiseNeuron", "MaskedPSN", "NeuronInts", "SlidingPSN"]
+__all__ = ["IPSU", "LIF", "PSN", "PSU", "RPSU", "ChannelwiseNeuron", "DynamicDecay", "MaskedPSN", "NeuronInts",
+           "SlidingPSN"]
