@@ -92,7 +92,9 @@ class ModelConfig(_Strict):
     pow2_weights: bool = False
     surrogate: SurrogateConfig = SurrogateConfig()
     tau: float = Field(default=2.0, gt=1.0)
+    #: Threshold of the PSU family and the dynamic-decay neuron (the authors' default 0.5; 0.3 for speech).
     v_threshold: float = Field(default=0.5, gt=0.0)
+    #: Most spikes per step of ``dyndecay-int``.
     max_spikes: int = Field(default=4, ge=1, le=64)
     impl: Literal["auto", "conv1d", "taploop", "toeplitz", "fft", "fused"] = "auto"
 
