@@ -265,14 +265,15 @@ class OTTTNetwork(nn.Module):
                     v[l] = (h - V * s).detach()
                     s_prev = s
                 o = lam * o.detach() + s_prev
-                outs.append(o.detach())
-                if loss_fn is not None:
+                if loss_fn is None:
+                    outs.append(o.detach())
+                else:
                     loss = loss_fn(o, y) / T
             if loss_fn is not None:
                 loss.backward()
                 total += float(loss.detach())
                 peak = max(peak, counter.numel)
-        return torch.stack(outs), {"loss": total, "peak_saved_numel": peak, "T": T}
+        return (torch.stack(outs) if outs else None), {"loss": total, "peak_saved_numel": peak, "T": T}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._run(x)[0]
