@@ -5,7 +5,7 @@ same width as ``benchmarks/train_speed.py``: B = 16, C = 128, float32, for T in 
 16384}:
 
 * ``dyndecay``: ``DynamicDecay(C, order=4)`` (binary spikes, surrogate gradient), parallel
-  form (the associative scan ``linear_scan``);
+  form (decay kernel by ``temporal_conv``, recurrence by the Numba ``temporal.scan.linear_scan``);
 * ``PSN``: ``PSN(T)`` (one learnable ``T x T`` matrix, one GEMM).
 
 Time: the median of up to ``MAX_RUNS`` timed runs after one untimed run (at least

@@ -64,7 +64,7 @@ def _neuron(cfg: ModelConfig, channels: int, dilation: int, timesteps: int) -> n
         return PSU_FAMILY[cfg.neuron](timesteps, cfg.tau, cfg.v_threshold, surrogate=surrogate)
     if cfg.neuron in ("dyndecay", "dyndecay-int"):
         return DynamicDecay(channels, cfg.taps, cfg.v_threshold, surrogate=surrogate, max_spikes=cfg.max_spikes,
-                            spikes="binary" if cfg.neuron == "dyndecay" else "integer")
+                            spikes="binary" if cfg.neuron == "dyndecay" else "integer", impl=cfg.impl)
     return LIF(cfg.tau, "hard" if cfg.neuron == "lif" else "soft", surrogate=surrogate)
 
 

@@ -2,7 +2,7 @@
 
 A small network (``FC16 - DynamicDecay(order 4) - FC4 - readout``) is trained on the synthetic
 long-dependency task (``long``: a 4-step class cue, then noise, then the answer marker) at
-``T = 2048`` with the parallel form (associative scan), then evaluated *serially*, step by step
+``T = 2048`` with the parallel form (whole-sequence recurrence), then evaluated *serially*, step by step
 with O(k) neuron state (:func:`run_serial`: the dense layers and the readout one step at a time,
 each DynamicDecay layer through ``DynamicDecay.serial``), on ``T = 30000`` sequences from the same
 task generator (same cue patterns, the test split's own noise). Asserted:
@@ -42,7 +42,7 @@ TRAIN_STEPS, LONG_STEPS = 2048, 30000
 TASK = {"channels": 8, "classes": 4, "cue_steps": 4, "marker_steps": 1, "noise_rate": 0.05, "seed": 0}
 TRAIN_SAMPLES, TEST_SAMPLES, LONG_SAMPLES = 384, 200, 200
 HIDDEN, ORDER = 16, 4
-EPOCHS, BATCH, LR, SEED = 14, 32, 0.03, 0
+EPOCHS, BATCH, LR, SEED = 20, 32, 0.03, 0
 INIT_BIAS, INIT_TAP, INIT_GAIN = 4.0, -2.0, 3.0
 EVAL_BATCH = 100
 THREADS = 1

@@ -11,8 +11,9 @@ from shiftspike.quant import config, presets
 from shiftspike.quant.data import load_dataset
 from shiftspike.quant.network import SpikingNetwork
 from shiftspike.quant.neurons import IPSU, PSU, RPSU, DynamicDecay
-from shiftspike.quant.neurons.dynamic_decay import events, linear_scan
+from shiftspike.quant.neurons.dynamic_decay import events
 from shiftspike.quant.neurons.psu import decay_matrices, soft_reset_lif
+from shiftspike.quant.temporal.scan import linear_scan
 
 torch.set_default_dtype(torch.float32)
 
@@ -81,6 +82,15 @@ def test_linear_scan_equals_the_recurrence():
             h = a[t] * h + b[t]
             expected.append(h)
         assert torch.allclose(linear_scan(a, b), torch.stack(expected), rtol=0, atol=1e-12)
+
+
+def test_linear_scan_gradient():
+    g = torch.Generator().manual_seed(6)
+    a = torch.rand(9, 2, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(9, 2, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(linear_scan, (a, b))
+    scan32 = linear_scan(a.detach().float(), b.detach().float())
+    assert scan32.dtype == torch.float32 and torch.allclose(scan32.double(), linear_scan(a, b), atol=1e-5)
 
 
 @pytest.mark.parametrize("spikes", ["binary", "integer"])

@@ -12,33 +12,23 @@ decay. This module implements that idea in the following form (ours, documented 
   during training (straight-through gradient inside ``[0, D]``), emitted at inference as up to ``D``
   binary events per step (:func:`events`).
 
-``beta`` depends on ``X`` only, so ``H`` is linear in its own past: the whole sequence is an associative
-scan over the pairs ``(a, b) = (beta, (1 - beta) X)`` with ``(a1, b1) then (a2, b2) = (a1 a2, a2 b1 + b2)``,
-computed in ``ceil(log2 T)`` doubling steps (:func:`linear_scan`). Step by step it needs ``O(k)`` state:
-the last ``k - 1`` inputs and ``H``.
+``beta`` depends on ``X`` only, so ``H`` is linear in its own past: the whole sequence is the linear
+recurrence ``H[t] = a[t] H[t-1] + b[t]`` over ``(a, b) = (beta, (1 - beta) X)``, whose terms are all known
+before it runs. It is computed (and differentiated) in one pass over time for all lanes at once
+(``temporal.scan.linear_scan``): no per-step Python, no graph over time. Step by step it needs ``O(k)``
+state: the last ``k - 1`` inputs and ``H``.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..surrogate import Surrogate
+from ..temporal import temporal_conv
+from ..temporal.scan import linear_scan
 
 SPIKE_MODES = ("binary", "integer")
-
-
-def linear_scan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``H[t] = a[t] H[t-1] + b[t]`` (``H[-1] = 0``) for ``a, b [T, ...]``, by recursive doubling
-    (Hillis-Steele): ``ceil(log2 T)`` elementwise steps, differentiable."""
-    steps = a.shape[0]
-    shift = 1
-    while shift < steps:
-        b = torch.cat([b[:shift], a[shift:] * b[:-shift] + b[shift:]])
-        a = torch.cat([a[:shift], a[shift:] * a[:-shift]])
-        shift *= 2
-    return b
 
 
 class _IntegerSpikes(torch.autograd.Function):
@@ -64,16 +54,17 @@ def events(counts: torch.Tensor, limit: int) -> torch.Tensor:
 class DynamicDecay(nn.Module):
     """Dynamic-decay neuron over ``channels`` (axis 2 of ``x [T, B, C, *rest]``).
 
-    ``order``: k taps of the decay kernel; ``spikes``: ``"binary"`` or ``"integer"`` (``max_spikes`` = D).
+    ``order``: k taps of the decay kernel; ``spikes``: ``"binary"`` or ``"integer"`` (``max_spikes`` = D);
+    ``impl``: the temporal-convolution implementation of the decay kernel (see ``quant.temporal``).
     """
 
     def __init__(self, channels: int, order: int = 4, v_threshold: float = 0.5, *, spikes: str = "binary",
-                 max_spikes: int = 4, surrogate: Surrogate = Surrogate()):
+                 max_spikes: int = 4, surrogate: Surrogate = Surrogate(), impl: str = "auto"):
         super().__init__()
         if spikes not in SPIKE_MODES:
             raise ValueError(f"spikes must be one of {', '.join(SPIKE_MODES)}, got {spikes!r}")
         self.channels, self.order, self.v_threshold = channels, order, v_threshold
-        self.spikes, self.max_spikes, self.surrogate = spikes, max_spikes, surrogate
+        self.spikes, self.max_spikes, self.surrogate, self.impl = spikes, max_spikes, surrogate, impl
         self.weight = nn.Parameter(torch.zeros(channels, order))
         self.bias = nn.Parameter(torch.zeros(channels))
 
@@ -85,16 +76,12 @@ class DynamicDecay(nn.Module):
         return values.view(*values.shape[:-1], self.channels, *([1] * (x.dim() - 3)))
 
     def decay(self, x: torch.Tensor) -> torch.Tensor:
-        """``beta [T, B, C, ...]``: sigmoid of the causal order-k kernel over ``x`` plus the bias."""
-        steps = x.shape[0]
-        padded = F.pad(x.movedim(0, -1), (self.order - 1, 0))  # [B, C, ..., T + k - 1]
-        windows = padded.unfold(-1, self.order, 1)  # [B, C, ..., T, k]; window[j] = x[t - k + 1 + j]
-        kernel = self.weight.flip(-1).view(self.channels, *([1] * (x.dim() - 3)), 1, self.order)
-        drive = (windows * kernel).sum(-1).movedim(-1, 0)[:steps]
-        return torch.sigmoid(drive + self._per_channel(x, self.bias))
+        """``beta [T, B, C, ...]``: sigmoid of the causal order-k kernel over ``x`` plus the bias. The kernel is
+        the product's per-channel temporal convolution (``temporal_conv``, dilation 1)."""
+        return torch.sigmoid(temporal_conv(x, self.weight, 1, impl=self.impl) + self._per_channel(x, self.bias))
 
     def membrane(self, x: torch.Tensor) -> torch.Tensor:
-        """Parallel form: ``H`` of the same shape as ``x``, by an associative scan over time."""
+        """Parallel form: ``H`` of the same shape as ``x``, by one pass of the linear recurrence over time (``linear_scan``)."""
         beta = self.decay(x)
         return linear_scan(beta, (1 - beta) * x)
 
