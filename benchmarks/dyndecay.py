@@ -33,7 +33,6 @@ import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -41,6 +40,7 @@ import torch
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from train_speed import write_atomic  # benchmarks/ is on sys.path when a script here runs
 
 BATCH, CHANNELS, ORDER = 16, 128, 4
 STEPS = (1024, 4096, 16384)
@@ -119,14 +119,6 @@ def long_bar() -> dict:
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod.run_long_bar()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name, dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 def markdown(rows: list[dict], infer: dict, bar: dict | None, meta: dict) -> str:

@@ -55,6 +55,7 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from train_speed import rss_bytes  # benchmarks/ is on sys.path when a script here runs
 
 from shiftspike.quant import saf
 
@@ -141,12 +142,6 @@ class _TrackingCounter:
 
 
 # ----------------------------------------------------------------------------- RSS helpers
-def rss_bytes(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def fresh_peak() -> int | None:
