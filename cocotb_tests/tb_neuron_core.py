@@ -24,6 +24,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
+from shiftspike.sim.cycles import CoreTiming
 from shiftspike.sim.fixed import signed_range
 
 
@@ -214,8 +215,8 @@ async def core_equals_simulator(dut):
             assert lat == {timing["latency"]}, f"latency {sorted(lat)} != cycle model {timing['latency']}"
             assert per_step == timing["cycles_per_step"], \
                 f"{per_step} cycles per time step != cycle model {timing['cycles_per_step']}"
-            assert total == steps * timing["cycles_per_step"] - 1 + timing["latency"], \
-                f"{total} cycles for {steps} steps != cycle model"
+            expected_total = CoreTiming(**timing).cycles(steps)
+            assert total == expected_total, f"{total} cycles for {steps} steps != cycle model {expected_total}"
     assert not errors, "\n".join(errors)
     cocotb.log.info(f"{x.shape[0]} sequences x {x.shape[1]} steps x {case.neurons} neurons: all spikes "
                     f"{'and membranes ' if case.core['debug'] else ''}equal the simulator")
