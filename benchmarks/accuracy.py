@@ -2,7 +2,8 @@
 
 For each sequential-digits task (row by row, T = 8; pixel by pixel, T = 64) it trains the
 task's preset once per neuron (integer mul-free, float channel-wise twin, PSN, masked PSN,
-sliding PSN, LIF), same architecture, epochs, optimizer and seed. The mul-free run is
+sliding PSN, LIF, PSU, IPSU, RPSU, dynamic decay with binary and integer spikes, and LIF
+trained by SAF), same architecture, epochs, optimizer and seed. The mul-free run is
 exported and its accuracy is that of the *integer model* run by the Numba simulator on the
 whole test split (the check also confirms 0 mismatches against QAT eval). Energy per sample
 is the `shiftspike report` of the exported model on the real test inputs (horowitz45 table):
@@ -34,7 +35,8 @@ from shiftspike.quant.train import train
 from shiftspike.sim.energy import load_table
 from shiftspike.sim.report import build_report
 
-NEURONS = ("mulfree", "float", "psn", "masked-psn", "sliding-psn", "lif")
+NEURONS = ("mulfree", "float", "psn", "masked-psn", "sliding-psn", "lif", "psu", "ipsu", "rpsu", "dyndecay",
+           "dyndecay-int", "saf")
 TASKS = ("digits", "digits-pixels")
 ENERGY_OF = {"mulfree": "mul_free", "float": "mul_taps", "psn": "psn"}
 

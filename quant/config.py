@@ -19,7 +19,7 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 NEURONS = ("mulfree", "float", "psn", "masked-psn", "sliding-psn", "lif", "lif-soft", "psu", "ipsu", "rpsu",
-           "dyndecay", "dyndecay-int")
+           "dyndecay", "dyndecay-int", "saf")
 
 
 class ConfigError(ValueError):
@@ -92,7 +92,8 @@ class ModelConfig(_Strict):
     pow2_weights: bool = False
     surrogate: SurrogateConfig = SurrogateConfig()
     tau: float = Field(default=2.0, gt=1.0)
-    #: Threshold of the PSU family and the dynamic-decay neuron (the authors' default 0.5; 0.3 for speech).
+    #: Threshold of the PSU family, the dynamic-decay neuron and the SAF-trained LIF (the PSU authors'
+    #: default 0.5; 0.3 for speech).
     v_threshold: float = Field(default=0.5, gt=0.0)
     #: Most spikes per step of ``dyndecay-int``.
     max_spikes: int = Field(default=4, ge=1, le=64)

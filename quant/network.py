@@ -24,7 +24,9 @@ from .config import ModelConfig
 from .data.base import InputInfo
 from .grid import Grid
 from .layers import QConv1d, QDense, QInput, QReadout, QSumPool
-from .neurons import IPSU, LIF, PSN, PSU, RPSU, ChannelwiseNeuron, DynamicDecay, MaskedPSN, SlidingPSN
+from .neurons import IPSU, LIF, PSN, PSU, RPSU, ChannelwiseNeuron, DynamicDecay, MaskedPSN, SAFNeuron, SlidingPSN
+from .neurons.saf import accumulate
+from .saf import leak
 from .surrogate import Surrogate
 
 PSU_FAMILY = {"psu": PSU, "ipsu": IPSU, "rpsu": RPSU}
@@ -65,6 +67,8 @@ def _neuron(cfg: ModelConfig, channels: int, dilation: int, timesteps: int) -> n
     if cfg.neuron in ("dyndecay", "dyndecay-int"):
         return DynamicDecay(channels, cfg.taps, cfg.v_threshold, surrogate=surrogate, max_spikes=cfg.max_spikes,
                             spikes="binary" if cfg.neuron == "dyndecay" else "integer", impl=cfg.impl)
+    if cfg.neuron == "saf":
+        return SAFNeuron(channels, cfg.tau, cfg.v_threshold, surrogate=surrogate)
     return LIF(cfg.tau, "hard" if cfg.neuron == "lif" else "soft", surrogate=surrogate)
 
 
@@ -87,9 +91,10 @@ class SpikingNetwork(nn.Module):
         for index, spec in enumerate(cfg.layers):
             where = f"model.layers[{index}]"
             per_channel = _feeds_neuron(cfg.layers, index)
+            bias = not (per_channel and cfg.neuron == "saf")  # a SAF neuron owns its bias
             if spec.type == "dense":
                 layers.append(QDense(channels * length, spec.features, bits=cfg.weight_bits, pow2=cfg.pow2_weights,
-                                     per_channel=per_channel, quantize=self.quantize))
+                                     per_channel=per_channel, bias=bias, quantize=self.quantize))
                 channels, length, flat = spec.features, 1, True
             elif spec.type == "conv":
                 if flat:
@@ -99,7 +104,7 @@ class SpikingNetwork(nn.Module):
                     raise ValueError(f"{where}.padding: must be < kernel")
                 layers.append(QConv1d(channels, spec.channels, spec.kernel, stride=spec.stride, padding=padding,
                                       bits=cfg.weight_bits, pow2=cfg.pow2_weights, per_channel=per_channel,
-                                      quantize=self.quantize))
+                                      bias=bias, quantize=self.quantize))
                 length = (length + 2 * padding - spec.kernel) // spec.stride + 1
                 channels = spec.channels
             elif spec.type == "pool":
@@ -161,6 +166,8 @@ class SpikingNetwork(nn.Module):
         output ``[T, B, features]`` (in the layer's exact compute dtype).
         """
         x = self.input_quant(x)
+        if self.cfg.neuron == "saf":
+            x = accumulate(x, leak(self.cfg.tau))
         plan = self.integer_plan() if self.quantize and not self.training else None
         grid = self.input_quant.grid() if self.quantize else None
         index = 0

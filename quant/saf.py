@@ -85,10 +85,23 @@ from .surrogate import Surrogate
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def _lam(tau: float) -> float:
+def leak(tau: float) -> float:
+    """``lam = 1 - 1/tau``, the LIF leak per step (``tau > 1``)."""
     if not tau > 1:
         raise ValueError(f"tau must be > 1, got {tau}")
     return 1.0 - 1.0 / tau
+
+
+def saf_fire(U: torch.Tensor, a_old: torch.Tensor, lam: float, v_threshold: float,
+             surrogate: Surrogate) -> tuple[torch.Tensor, torch.Tensor]:
+    """One SAF layer step: ``(s[t], a[t])`` from ``U[t]`` and ``a[t-1]`` (same shape).
+
+    ``s[t] = H(U[t] - V (lam a[t-1] + 1))``, ``a[t] = lam a[t-1] + s[t]``; ``a[t-1]`` is
+    detached (past accumulations are constants), so the gradient reaches ``U[t]`` only.
+    """
+    a_old = a_old.detach()
+    s = surrogate(U - v_threshold * (lam * a_old + 1.0))
+    return s, lam * a_old + s
 
 
 class SAFState(NamedTuple):
@@ -127,7 +140,7 @@ class SAFNetwork(nn.Module):
         if len(sizes) < 2:
             raise ValueError(f"need at least [in, out] sizes, got {list(sizes)}")
         self.sizes = list(sizes)
-        self.lam = _lam(tau)
+        self.lam = leak(tau)
         self.tau, self.v_threshold, self.surrogate = tau, v_threshold, surrogate
         self.layers = nn.ModuleList(nn.Linear(i, o, bias=bias) for i, o in zip(sizes[:-1], sizes[1:]))
 
@@ -163,14 +176,12 @@ class SAFNetwork(nn.Module):
         beta = lam * state.beta + 1.0
         a_prev, new_acc = a_in, []
         for layer, a_old in zip(self.layers, state.acc):
-            a_old = a_old.detach()
             U = F.linear(a_prev, layer.weight)
             if layer.bias is not None:
                 U = U + layer.bias * beta
-            s = self.surrogate(U - V * (lam * a_old + 1.0))
+            s, a_prev = saf_fire(U, a_old, lam, V, self.surrogate)
             if spikes is not None:
                 spikes.append(s)
-            a_prev = lam * a_old + s
             new_acc.append(a_prev)
         return a_prev, SAFState(a_in, tuple(new_acc), beta)
 
@@ -309,7 +320,7 @@ def ottt_gradients(net: SAFNetwork, x, y, loss_fn: LossFn) -> list[torch.Tensor]
 def _lif_forward(weights, biases, x, tau, v_threshold, surrogate: Surrogate):
     """Ordinary soft-reset LIF stack, full graph: returns (per-layer spikes [T, B, n_l],
     last-layer accumulation [T, B, n_L])."""
-    lam = _lam(tau)
+    lam = leak(tau)
     T, B = x.shape[:2]
     v = [x.new_zeros(B, w.shape[0]) for w in weights]
     a = x.new_zeros(B, weights[-1].shape[0])

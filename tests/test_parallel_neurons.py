@@ -134,7 +134,7 @@ def test_integer_spikes_become_events():
     assert torch.equal(ev[1, :, 0], torch.tensor([1.0, 1.0, 1.0])) and torch.equal(ev[0, :, 1], torch.tensor([1.0, 1.0, 0.0]))
 
 
-@pytest.mark.parametrize("neuron", ["psu", "ipsu", "rpsu", "dyndecay", "dyndecay-int"])
+@pytest.mark.parametrize("neuron", ["psu", "ipsu", "rpsu", "dyndecay", "dyndecay-int", "saf"])
 def test_new_neurons_build_and_train_in_the_digits_preset(neuron):
     torch.manual_seed(0)
     cfg = config.validate(presets.preset("digits", width=0.25))

@@ -1,5 +1,5 @@
 """SAF (spike accumulation forwarding): same spikes as an ordinary LIF net, same
-gradients as OTTT, different from BPTT."""
+gradients as OTTT, different from BPTT; the `--neuron saf` network layers give online SAF's gradients."""
 
 from __future__ import annotations
 
@@ -7,6 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from shiftspike.quant import config
+from shiftspike.quant.data.base import InputInfo
+from shiftspike.quant.layers import QDense
+from shiftspike.quant.network import SpikingNetwork
+from shiftspike.quant.neurons import SAFNeuron
 from shiftspike.quant.saf import (OTTTNetwork, SAFNetwork, bptt_gradients, lif_spikes,
                                   ottt_gradients, saf_gradients)
 
@@ -92,3 +97,66 @@ def test_bptt_differs_but_same_shapes():
     online = net.train_online(x, y, loss_fn)
     assert info["loss"] == pytest.approx(online["loss"], rel=1e-12)
     assert info["saved_numel"] > online["peak_saved_numel"] * 2
+
+
+def network_like(saf: SAFNetwork) -> SpikingNetwork:
+    """A ``neuron = "saf"`` SpikingNetwork (dense -> neuron per layer, spike input) holding ``saf``'s weights."""
+    sizes = saf.sizes
+    layers = [layer for n in sizes[1:] for layer in ({"type": "dense", "features": n}, {"type": "neuron"})]
+    cfg = config.validate({"model": {"neuron": "saf", "tau": saf.tau, "v_threshold": saf.v_threshold,
+                                     "layers": [*layers, {"type": "readout"}]}})
+    info = InputInfo("spike", 1, 1.0, sizes[0], 1, 8)
+    net = SpikingNetwork(cfg.model, info).double()
+    synapses = [m for m in net.layers if isinstance(m, QDense)]
+    neurons = [m for m in net.layers if isinstance(m, SAFNeuron)]
+    assert all(s.bias is None for s in synapses)  # the SAF neuron owns the bias
+    with torch.no_grad():
+        for layer, synapse, neuron in zip(saf.layers, synapses, neurons):
+            synapse.weight.copy_(layer.weight)
+            neuron.bias.copy_(layer.bias)
+    return net
+
+
+def spike_input(sizes, seed, T, B=5):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(T, B, sizes[0], 1, generator=g, dtype=torch.float64) < 0.5).double()
+
+
+@pytest.mark.parametrize("sizes,seed,tau,vth,T", CASES)
+def test_saf_network_layers_have_the_online_saf_gradients(sizes, seed, tau, vth, T):
+    """The whole-sequence SAF layers of `--neuron saf` give the gradients of online, per-step SAF training."""
+    saf, _, _ = make(sizes, seed, T=T, tau=tau, v_threshold=vth)
+    x = spike_input(sizes, seed, T)
+    g = torch.Generator().manual_seed(seed + 1)
+    readout = torch.randn(x.shape[1], sizes[-1], generator=g, dtype=torch.float64)
+    online = saf_gradients(saf, x[..., 0], readout, lambda out, weight: (out * weight).sum())
+    net = network_like(saf)
+    ((net(x)[-1] * readout).sum() / T).backward()
+    synapses = [m for m in net.layers if isinstance(m, QDense)]
+    neurons = [m for m in net.layers if isinstance(m, SAFNeuron)]
+    whole = [g for s, n in zip(synapses, neurons) for g in (s.weight.grad, n.bias.grad)]
+    assert len(whole) == len(online)
+    for a, b in zip(whole, online):
+        assert a.shape == b.shape and b.abs().max() > 0
+        assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)
+    bad = online[-1].clone()
+    bad.view(-1)[0] += 1e-6 * (1 + bad.abs().max())
+    assert not torch.allclose(whole[-1], bad, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("sizes,seed,tau,vth,T", CASES)
+def test_saf_network_spikes_equal_plain_lif(sizes, seed, tau, vth, T):
+    saf, _, _ = make(sizes, seed, T=T, tau=tau, v_threshold=vth)
+    x = spike_input(sizes, seed, T)
+    net = network_like(saf).eval()
+    record = []
+    with torch.no_grad():
+        net(x, record=record)
+    neurons = [m for m in net.layers if isinstance(m, SAFNeuron)]
+    accumulations = [r for m, r in zip(net.layers, record) if isinstance(m, SAFNeuron)]
+    reference = lif_spikes(saf.weights, saf.biases, x[..., 0], tau, vth)
+    for neuron, a, r in zip(neurons, accumulations, reference):
+        s = neuron.spikes(a)
+        assert torch.allclose(s, torch.round(s), atol=1e-9)
+        assert torch.equal(torch.round(s), r)
+        assert 0.05 < r.mean() < 0.95
