@@ -5,12 +5,16 @@ A run directory holds ``config.json`` (the resolved config), ``metrics.jsonl``
 (after every epoch, see :mod:`shiftspike.quant.checkpoint`) and
 ``summary.json``. The same config and seed give the same weights on the CPU.
 The loss is the cross-entropy of the readout's final sums divided by T.
+
+Under ``torchrun`` the processes train one model data-parallel
+(:mod:`shiftspike.quant.distributed`): ``train.batch_size`` is the global batch,
+each rank takes a disjoint part of it, and rank 0 alone logs and writes the run
+directory.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -21,7 +25,7 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from . import checkpoint
+from . import checkpoint, distributed
 from .config import ConfigError, RunConfig
 from .data import SequenceData, load_dataset
 from .network import SpikingNetwork
@@ -73,12 +77,34 @@ def _scheduler(cfg: RunConfig, optimizer: torch.optim.Optimizer):
 
 @torch.no_grad()
 def evaluate(net: SpikingNetwork, data: SequenceData, batch_size: int = 256) -> float:
-    """Test accuracy in eval mode (for a quantized network: the exact integer path)."""
+    """Test accuracy in eval mode (for a quantized network: the exact integer path).
+
+    Under data-parallel training each rank evaluates its part of every batch and
+    the counts are summed, so every rank returns the same accuracy.
+    """
     net.eval()
     correct = 0
-    for x, y in data.batches(batch_size, shuffle=False):
-        correct += int((net(x)[-1].argmax(dim=1) == y).sum())
-    return correct / len(data.y)
+    for x, y in data.batches(batch_size, shuffle=False, rank=distributed.rank(),
+                             world_size=distributed.world_size()):
+        if len(y):
+            correct += int((net(x)[-1].argmax(dim=1) == y).sum())
+    return distributed.totals(correct)[0] / len(data.y)
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor, batch_total: int) -> tuple[torch.Tensor, float]:
+    """``(loss to back-propagate, summed cross-entropy of these samples)`` for logits ``[B, classes]``.
+
+    On one process the loss is the batch mean. With ``W`` ranks sharing a
+    global batch of ``batch_total`` samples each rank's loss is its summed
+    cross-entropy times ``W / batch_total``, so DDP's gradient average is the
+    gradient of the global batch mean even when the parts differ in size.
+    """
+    world = distributed.world_size()
+    if world == 1:
+        loss = F.cross_entropy(logits, y)
+        return loss, loss.item() * len(y)
+    summed = F.cross_entropy(logits, y, reduction="sum")
+    return summed * (world / batch_total), summed.item()
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -89,12 +115,27 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, console: Console | None = None,
           progress: bool = True) -> dict:
-    """Train ``cfg`` into run directory ``out``; returns the summary (also written to ``summary.json``)."""
-    console = console or Console(stderr=True)
-    out = Path(out)
+    """Train ``cfg`` into run directory ``out``; returns the summary (also written to ``summary.json``).
+
+    Started by ``torchrun``, every process calls this: it joins the process
+    group, trains its part of each global batch, and only rank 0 logs and writes.
+    """
+    with distributed.process_group():
+        return _train(cfg, Path(out), resume, console or Console(stderr=True), progress)
+
+
+def _train(cfg: RunConfig, out: Path, resume: bool, console: Console, progress: bool) -> dict:
+    main, rank, world = distributed.is_main(), distributed.rank(), distributed.world_size()
+    if not main:
+        console = Console(stderr=True, quiet=True)
     ckpt_path = out / checkpoint.FILENAME
-    if ckpt_path.exists() and not resume:
+    present = distributed.gather(int(ckpt_path.exists()))
+    if any(present) and not resume:
         raise ConfigError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
+    if resume and any(present) and not all(present):
+        raise ConfigError(f"{ckpt_path}: ranks {[r for r, p in enumerate(present) if not p]} do not see the "
+                          f"checkpoint; --resume needs the run directory on a filesystem every node sees")
+    distributed.check_global_batch(cfg.train.batch_size)
     torch.manual_seed(cfg.train.seed)
     train_data, test_data = load_data(cfg)
     net = build(cfg, train_data)
@@ -109,43 +150,56 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, console: Con
         scheduler.load_state_dict(payload["scheduler"])
         torch.set_rng_state(payload["rng"])
         start = payload["epoch"]
-    out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=2) + "\n")
+    step = distributed.data_parallel(net)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_atomic(out / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=2) + "\n")
     console.print(f"[bold]{train_data.name}[/]: {len(train_data.y)} train / {len(test_data.y)} test, "
                   f"T = {train_data.info.timesteps}; neuron {cfg.model.neuron}; "
-                  f"{sum(p.numel() for p in net.parameters())} parameters; epochs {start + 1}..{cfg.train.epochs}")
+                  f"{sum(p.numel() for p in net.parameters())} parameters; epochs {start + 1}..{cfg.train.epochs}"
+                  + (f"; {world} processes, {cfg.train.batch_size // world} samples each per batch"
+                     if world > 1 else ""))
     metrics: list[EpochMetrics] = []
-    batches = math.ceil(len(train_data.y) / cfg.train.batch_size)
+    n, batch_size = len(train_data.y), cfg.train.batch_size
+    batch_totals = [min(batch_size, n - first) for first in range(0, n, batch_size)]
+    if batch_totals[-1] < world:
+        console.print(f"the last batch of {batch_totals.pop()} samples is smaller than the {world} processes "
+                      f"and is left out of every epoch")
     columns = (TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("loss {task.fields[loss]:.4f} acc {task.fields[acc]:.3f} {task.fields[rate]:.0f} samples/s"),
                TimeElapsedColumn())
-    with Progress(*columns, console=console, disable=not progress) as bar:
-        task = bar.add_task("train", total=batches, epoch=start + 1, loss=0.0, acc=0.0, rate=0.0)
+    with Progress(*columns, console=console, disable=not (progress and main)) as bar:
+        task = bar.add_task("train", total=len(batch_totals), epoch=start + 1, loss=0.0, acc=0.0, rate=0.0)
         for epoch in range(start, cfg.train.epochs):
-            bar.reset(task, total=batches, epoch=f"{epoch + 1}/{cfg.train.epochs}")
+            bar.reset(task, total=len(batch_totals), epoch=f"{epoch + 1}/{cfg.train.epochs}", loss=0.0, acc=0.0,
+                      rate=0.0)  # reset replaces all fields
             generator = torch.Generator().manual_seed(cfg.train.seed * SEED_STRIDE + epoch)
+            distributed.reseed(cfg.train.seed * SEED_STRIDE + epoch)
             net.train()
             began, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
-            for x, y in train_data.batches(cfg.train.batch_size, shuffle=True, generator=generator):
-                logits = net.logits(x)
-                loss = F.cross_entropy(logits, y)
+            shards = train_data.batches(batch_size, shuffle=True, generator=generator, rank=rank, world_size=world)
+            for batch_total, (x, y) in zip(batch_totals, shards):  # stops before a left-out last batch
+                logits = step(x)
+                loss, summed = _loss(logits, y, batch_total)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 seen += len(y)
-                loss_sum += loss.item() * len(y)
+                loss_sum += summed
                 correct += int((logits.argmax(dim=1) == y).sum())
-                rate = seen / (time.perf_counter() - began)
-                bar.update(task, advance=1, loss=loss_sum / seen, acc=correct / seen, rate=rate)
+                rate = seen * world / (time.perf_counter() - began)
+                bar.update(task, advance=1, loss=loss_sum / max(seen, 1), acc=correct / max(seen, 1), rate=rate)
             scheduler.step()
+            seen, loss_sum, correct = distributed.totals(seen, loss_sum, correct)
             seconds = time.perf_counter() - began
             m = EpochMetrics(epoch + 1, loss_sum / seen, correct / seen, evaluate(net, test_data), seconds,
                              seen / seconds)
             metrics.append(m)
-            with open(out / "metrics.jsonl", "a") as log:
-                log.write(json.dumps(m.__dict__) + "\n")
-            checkpoint.save(ckpt_path, cfg, train_data.info, train_data.classes, epoch + 1, net.state_dict(),
-                            optimizer.state_dict(), scheduler.state_dict())
+            if main:
+                with open(out / "metrics.jsonl", "a") as log:
+                    log.write(json.dumps(m.__dict__) + "\n")
+                checkpoint.save(ckpt_path, cfg, train_data.info, train_data.classes, epoch + 1, net.state_dict(),
+                                optimizer.state_dict(), scheduler.state_dict())
             console.log(f"epoch {m.epoch}: loss {m.train_loss:.4f}, train {m.train_accuracy:.4f}, "
                         f"test {m.test_accuracy:.4f}, {m.samples_per_s:.0f} samples/s")
     select = autoselect_report()
@@ -155,5 +209,6 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, console: Con
         "test_accuracy": evaluate(net, test_data), "train_seconds": sum(m.seconds for m in metrics),
         "autoselect": select,
     }
-    _write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    if main:
+        _write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary

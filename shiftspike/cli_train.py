@@ -61,6 +61,7 @@ def cmd_train(args) -> None:
     from shiftspike.quant.checkpoint import CheckpointError
     from shiftspike.quant.config import ConfigError
     from shiftspike.quant.data import DataError
+    from shiftspike.quant.distributed import launch_rank
     from shiftspike.quant.train import train
 
     try:
@@ -69,8 +70,9 @@ def cmd_train(args) -> None:
         summary = train(cfg, out, resume=args.resume, progress=not args.no_progress)
     except (ConfigError, DataError, CheckpointError) as error:
         raise CliError(str(error)) from None
-    print(f"test accuracy {summary['test_accuracy']:.4f} after {summary['epochs']} epochs "
-          f"({summary['train_seconds']:.1f} s); run: {out}")
+    if launch_rank() == 0:
+        print(f"test accuracy {summary['test_accuracy']:.4f} after {summary['epochs']} epochs "
+              f"({summary['train_seconds']:.1f} s); run: {out}")
 
 
 def _print_export(result, out: Path) -> None:

@@ -127,23 +127,36 @@ class SequenceData:
         return int(self.y.shape[0])
 
     def batches(
-        self, batch_size: int, shuffle: bool, generator: torch.Generator | None = None
+        self, batch_size: int, shuffle: bool, generator: torch.Generator | None = None, *, rank: int = 0,
+        world_size: int = 1,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield ``(x [T, B, C, L] float32 contiguous, y [B] int64)``; each sample once per pass.
 
         The last batch may be smaller. With ``shuffle`` the order is
         ``torch.randperm(N, generator=generator)`` (reproducible with a seeded
-        generator); without it, the stored order.
+        generator); without it, the stored order. With ``world_size`` > 1 each
+        global batch of ``batch_size`` samples is split into ``world_size``
+        disjoint parts of near-equal size (``torch.tensor_split``, sizes differ
+        by at most one, possibly 0 in a last batch smaller than ``world_size``)
+        and part ``rank`` is yielded: with the same generator seed on every
+        rank, the parts of all ranks are exactly the single-process batch.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise DataError(f"batch_size {batch_size!r} is not a positive integer")
+        if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
+            raise DataError(f"world_size {world_size!r} is not a positive integer")
+        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < world_size:
+            raise DataError(f"rank {rank!r} is not an integer in [0, {world_size - 1}]")
         n = len(self)
         order = torch.randperm(n, generator=generator) if shuffle else None
         for start in range(0, n, batch_size):
-            if order is None:
+            if order is None and world_size == 1:
                 xb, yb = self.x[start : start + batch_size], self.y[start : start + batch_size]
             else:
-                idx = order[start : start + batch_size]
+                idx = torch.arange(start, min(start + batch_size, n)) if order is None \
+                    else order[start : start + batch_size]
+                if world_size > 1:
+                    idx = idx.tensor_split(world_size)[rank]
                 xb, yb = self.x[idx], self.y[idx]
             yield xb.permute(1, 0, 2, 3).contiguous(), yb
 

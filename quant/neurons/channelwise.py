@@ -6,7 +6,9 @@ kernel ``W[c]`` with the layer's dilation ``d``:
 The threshold is a BatchNorm over the membrane,
 ``S = Heaviside(gamma * (H - mu) / sqrt(var + eps) + beta)`` (gamma = 1,
 beta = -1 initially; batch statistics in training, running statistics with
-momentum 0.1 at eval), fused into the kernel before quantization:
+momentum 0.1 at eval; under data-parallel training the batch statistics of
+the global batch, all-reduced over the ranks), fused into the kernel before
+quantization:
 ``Wf = W * gamma / sqrt(var + eps)``, ``bf = beta - gamma * mu / sqrt(var + eps)``.
 
 With ``quantize=True`` (the mul-free neuron) the fused taps become powers of two,
@@ -31,6 +33,7 @@ from torch import nn
 
 from shiftspike.sim.bounds import term_sums
 
+from ..distributed import batch_moments
 from ..grid import Grid
 from ..quantizers import pow2_exponents, pow2_values, ste
 from ..surrogate import Surrogate
@@ -91,14 +94,16 @@ class ChannelwiseNeuron(nn.Module):
                f"exp_window={window}"
 
     def _statistics(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Batch statistics of the unfused membrane (training) or the running ones (eval)."""
+        """Batch statistics of the unfused membrane (training) or the running ones (eval).
+
+        Under data-parallel training the batch is the global one: the statistics
+        are all-reduced over the ranks (:func:`~shiftspike.quant.distributed.batch_moments`).
+        """
         if not self.training:
             return self.running_mean, self.running_var
         h = temporal_conv(x, self.weight, self.dilation, impl=self.impl)
-        dims = [i for i in range(h.dim()) if i != 2]
-        mean, var = h.mean(dims), h.var(dims, unbiased=False)
+        mean, var, n = batch_moments(h, [i for i in range(h.dim()) if i != 2])
         with torch.no_grad():
-            n = h.numel() // h.shape[2]
             self.running_mean.lerp_(mean.detach(), self.momentum)
             self.running_var.lerp_(var.detach() * n / max(n - 1, 1), self.momentum)
         return mean, var
