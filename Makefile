@@ -10,7 +10,7 @@ CONSTRAINTS := requirements/constraints.txt
 PYTEST = run_pytest() { $(PY) -m pytest -n 2 "$$@"; rc=$$?; \
 	if [ $$rc = 5 ]; then echo "error: pytest collected no tests" >&2; fi; return $$rc; }; run_pytest
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test test-fast bench readme clean
 
 setup: $(STAMP)
 
@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) scripts/setup_system.sh
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/shiftspike demo --out runs/demo
+	$(VENV)/bin/shiftspike flow --out runs/demo
 
 test: $(STAMP)
 	$(PYTEST) tests cocotb_tests
@@ -37,6 +37,13 @@ bench: $(STAMP)
 	$(PY) benchmarks/train_speed.py
 	$(PY) benchmarks/accuracy.py
 	$(PY) benchmarks/rtl_area.py
+	$(PY) benchmarks/dyndecay.py
+	$(PY) benchmarks/saf_memory.py
+	$(PY) benchmarks/readme_tables.py
+
+# The README's results tables, regenerated from benchmarks/results/*.json (tests/test_readme.py checks them).
+readme: $(STAMP)
+	$(PY) benchmarks/readme_tables.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis sim_build

@@ -1,26 +1,23 @@
-"""Verification cases for the neuron core: a layer, core options, input sequences and the simulator's answer.
+"""Verification cases for the neuron core: a layer, core options and input sequences.
 
-A case is written to a folder the testbench (``tb_neuron_core.py``) reads:
-the generated Verilog and its sidecar, ``case.json`` and ``case.npz``. The
-expected spikes and membranes come from the Numba simulator (``sim.run``),
+A case is written as ``shiftspike rtl`` writes a core (``<top>.v``, its sidecar
+``<top>.json`` and the single-layer model ``<top>.ssm``), so the tests verify it
+with :func:`shiftspike.rtl_gen.verify.verify_core`, the same testbench the CLI runs;
+the expected spikes and membranes come from the Numba simulator (``sim.run``),
 which the foundation tests hold to the NumPy reference.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from shiftspike.rtl_gen.generate import core_params, sidecar, to_verilog, top_name
+from shiftspike.rtl_gen.generate import generate
 from shiftspike.sim import fixed, run
 from shiftspike.sim.model import IntegerModel, Neuron, TensorSpec
-
-#: Valid/ready stall probabilities (input side, output side) of the stalled sequences.
-STALLS = ((0.3, 0.3), (0.6, 0.1), (0.1, 0.6), (0.5, 0.5))
 
 
 @dataclass
@@ -44,20 +41,15 @@ class CoreCase:
     def inp(self) -> TensorSpec:
         return self.model.specs[self.index]
 
-    def expected(self) -> tuple[np.ndarray, np.ndarray]:
-        """Simulator spikes and membranes ``[S, T, N]`` (sequences run as the batch)."""
-        single = IntegerModel(self.inp, self.x.shape[1], (self.layer,))
-        trace = run(single, np.ascontiguousarray(self.x.transpose(1, 0, 2)).astype(self.inp.dtype),
-                    record_membranes=True)
-        return trace.outputs[0].transpose(1, 0, 2), trace.membranes[0].transpose(1, 0, 2)
+    def membranes(self, layer: Neuron) -> np.ndarray:
+        """Simulator membranes ``[T, S, N]`` of ``layer`` on the case's input."""
+        single = IntegerModel(self.inp, self.x.shape[1], (layer,))
+        return run(single, self.currents.astype(self.inp.dtype), record_membranes=True).membranes[0]
 
     def overflows(self) -> bool:
         """Whether some membrane of this case differs from the unbounded sum (the overflow mode matters)."""
         wide = dataclasses.replace(self.layer, acc_width=fixed.MAX_ACC_WIDTH)
-        single = IntegerModel(self.inp, self.x.shape[1], (wide,))
-        exact = run(single, np.ascontiguousarray(self.x.transpose(1, 0, 2)).astype(self.inp.dtype),
-                    record_membranes=True).membranes[0].transpose(1, 0, 2)
-        return not np.array_equal(exact, self.expected()[1])
+        return not np.array_equal(self.membranes(wide), self.membranes(self.layer))
 
     def verilog_model(self) -> IntegerModel:
         """The model the Verilog is generated from (with ``initial`` in place of the layer, if loadable)."""
@@ -67,27 +59,17 @@ class CoreCase:
         layers[self.index] = self.initial
         return IntegerModel(self.model.input, self.model.timesteps, tuple(layers))
 
-    def write(self, folder: Path) -> str:
-        """Write Verilog, sidecar and case files into ``folder``; return the top module name."""
-        model = self.verilog_model()
-        params = core_params(model, self.index, **self.options)
-        top = top_name(self.index, params)
-        text = to_verilog(params, top)
-        (folder / f"{top}.v").write_text(text)
-        (folder / "core.json").write_text(json.dumps(sidecar(model, self.index, params, top, text), indent=1))
-        spikes, membranes = self.expected()
-        rng = np.random.default_rng(self.seed)
-        beats = self.x.shape[1] * params.timing.groups
-        arrays = {"x": self.x.astype(np.int64), "spikes": spikes.astype(np.int64),
-                  "membranes": membranes.astype(np.int64),
-                  "prefix": rng.integers(1, beats + 1, size=self.x.shape[0])}
-        if self.initial is not None:
-            layer = self.layer
-            arrays |= {"load_sign": layer.sign, "load_shift": layer.shift, "load_coef": layer.coef,
-                       "load_theta": layer.theta.astype(np.int64)}
-        np.savez(folder / "case.npz", **arrays)
-        (folder / "case.json").write_text(json.dumps({"name": self.name, "seed": self.seed, "stalls": STALLS}))
-        return top
+    @property
+    def currents(self) -> np.ndarray:
+        """The layer's input as ``verify_core`` takes it, ``[T, S, N]`` (sequences as the batch)."""
+        return np.ascontiguousarray(self.x.transpose(1, 0, 2))
+
+    def write(self, folder: Path, layer: Neuron | None = None) -> str:
+        """Write the core as ``shiftspike rtl`` does into ``folder`` (its single-layer model holds ``layer``,
+        by default the case's, which a loadable core loads); return the top module name."""
+        verilog, _ = generate(self.verilog_model(), self.index, folder, **self.options)
+        IntegerModel(self.inp, self.x.shape[1], (layer or self.layer,)).save(verilog.with_suffix(".ssm"))
+        return verilog.stem
 
 
 def extreme_inputs(inp: TensorSpec, sequences: int, steps: int, rng: np.random.Generator) -> np.ndarray:

@@ -1,11 +1,13 @@
 """The generated neuron core equals the simulator on Icarus and on Verilator, bit for bit and cycle for cycle.
 
-Every case is built once per simulator and streams several sequences: the
-first without stalls (its cycles are held to the cycle model), the others
-with random valid/ready stalls on both sides, each after a reset in the
-middle of a stream. Random cases derive from ``SHIFTSPIKE_RTL_SEED``
-(default 2026, printed in the pytest header by ``conftest.py``); ``SHIFTSPIKE_WAVES=1`` dumps
-waveforms into each case's build folder (Verilator: ``dump.vcd``, Icarus: ``<module>.fst``).
+Every case is written as ``shiftspike rtl`` writes a core and verified with
+``shiftspike.rtl_gen.verify.verify_core`` (the testbench the CLI runs): built once
+per simulator, it streams several sequences, the first without stalls (its
+cycles are held to the cycle model), the others with random valid/ready stalls
+on both sides, each after a reset in the middle of a stream. Random cases derive
+from ``SHIFTSPIKE_RTL_SEED`` (default 2026, printed in the pytest header by
+``conftest.py``); ``SHIFTSPIKE_WAVES=1`` dumps waveforms into each case's build
+folder (Verilator: ``run/build/dump.vcd``, Icarus: ``run/build/<module>.fst``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 import pytest
 
 from core_cases import CoreCase, extreme_inputs, scrambled
-from hdl_runner import SIMULATORS, run_testbench
+from shiftspike.rtl_gen.verify import SIMULATORS, Verdict, verify_core
 from shiftspike.sim import random_input, random_model, run
 
 pytestmark = [pytest.mark.rtl, pytest.mark.slow]
@@ -93,26 +95,42 @@ def test_narrow_cases_really_overflow():
         assert CASES[name].overflows(), name
 
 
-def verify(case: CoreCase, simulator: str, folder, extra_env: dict | None = None) -> None:
-    top = case.write(folder)
+def verify(case: CoreCase, simulator: str, folder, expected_layer=None) -> Verdict:
+    """Write the case's core into ``folder`` and verify it; ``expected_layer`` replaces the layer the
+    simulator's answer is computed from (a wrong expectation)."""
+    top = case.write(folder, expected_layer)
     waves = os.environ.get("SHIFTSPIKE_WAVES") == "1"
-    print(f"case {case.name}: seed {case.seed}, {top} on {simulator}, build folder {folder}")
-    run_testbench(simulator, [folder / f"{top}.v"], top, "tb_neuron_core", folder / "build",
-                  extra_env={"CASE_DIR": str(folder), **(extra_env or {})}, waves=waves)
+    print(f"case {case.name}: seed {case.seed}, {top} on {simulator}, folder {folder}")
+    verdict = verify_core(folder, case.index, case.currents, simulator, folder / "run", seed=case.seed,
+                          waves=waves)
+    print(verdict)
+    return verdict
+
+
+def assert_passed(verdict: Verdict) -> None:
+    assert verdict.mismatches == 0, verdict.first_mismatch
+    assert verdict.first_mismatch is None, verdict.first_mismatch
+    assert verdict.cycles == verdict.expected_cycles, \
+        f"{verdict.cycles} cycles != cycle model {verdict.expected_cycles}"
+    assert verdict.passed
 
 
 @pytest.mark.parametrize("simulator", SIMULATORS)
 @pytest.mark.parametrize("name", list(CASES))
 def test_core_equals_simulator(name, simulator, tmp_path):
-    verify(CASES[name], simulator, tmp_path)
+    case = CASES[name]
+    verdict = verify(case, simulator, tmp_path)
+    assert_passed(verdict)
+    assert (verdict.samples, verdict.steps) == (SEQUENCES, case.x.shape[1])
 
 
-def test_a_wrong_expectation_fails(tmp_path, capfd):
-    with pytest.raises(SystemExit) as failed:
-        verify(CASES["wrap-narrow"], "icarus", tmp_path, {"CORRUPT_EXPECTED": "1"})
-    assert failed.value.code == 1
-    assert "first mismatch at time step" in capfd.readouterr().out
-
+def test_a_wrong_expectation_fails(tmp_path):
+    """Expectations from a scrambled layer: the verdict counts the differences and names the first."""
+    case = CASES["wrap-narrow"]
+    verdict = verify(case, "icarus", tmp_path, scrambled(case.layer))
+    assert not verdict.passed and verdict.mismatches > 0
+    assert verdict.first_mismatch.startswith("sample 0, step ")
+    assert "expected membrane" in verdict.first_mismatch or "expected spike" in verdict.first_mismatch
 
 
 @pytest.fixture(scope="module")
@@ -152,4 +170,4 @@ def test_trained_model_layers_equal_simulator(trained_digits, position, simulato
     x = trace.outputs[index - 1].transpose(1, 0, 2)
     case = CoreCase(f"trained-digits-layer{index}", BASE_SEED, model, index, np.ascontiguousarray(x),
                     {"lanes": 16})
-    verify(case, simulator, tmp_path)
+    assert_passed(verify(case, simulator, tmp_path))

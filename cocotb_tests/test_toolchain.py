@@ -1,9 +1,13 @@
 """The RTL toolchain works here: cocotb 2 runs a design on Icarus and on Verilator and checks it
 exhaustively against the simulator's overflow rules (and a corrupted expectation fails)."""
 
+from pathlib import Path
+
 import pytest
 
-from hdl_runner import HERE, SIMULATORS, run_testbench
+from shiftspike.rtl_gen.verify import SIMULATORS, run_testbench
+
+HERE = Path(__file__).resolve().parent
 
 pytestmark = [pytest.mark.rtl, pytest.mark.slow]
 

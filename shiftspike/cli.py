@@ -142,46 +142,6 @@ def cmd_random(args) -> None:
           f"{model.input.channels}x{model.input.length}, T={model.timesteps}")
 
 
-def demo_model(seed: int = 2026):
-    """The demo's integer model: conv1d -> neuron -> sumpool -> 2 x (dense -> neuron) -> dense -> readout."""
-    from shiftspike.sim import fit_widths, random_model
-
-    return fit_widths(random_model(
-        seed=seed, input_kind="int", input_width=6, input_channels=1, input_length=8, timesteps=8,
-        conv=True, neuron_layers=2, channels=16, classes=10, taps=4, dilation=2, shift_max=3, narrow=False,
-    ))
-
-
-def cmd_demo(args) -> None:
-    from shiftspike.sim.energy import load_table
-    from shiftspike.sim.report import build_report, default_input, render
-
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise CliError(f"{out}: exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    model = demo_model(args.seed)
-    model_path = out / "model.ssm"
-    with atomic_path(model_path) as tmp:
-        model.save(tmp)
-    print(f"integer model: {model_path} ({' -> '.join(layer.type for layer in model.layers)})")
-    x, text = default_input(model)
-    summary = []
-    for preset in ("horowitz45", "literature"):
-        report = build_report(model, x, load_table(preset), text)
-        _write_json(out / f"report-{preset}.json", report)
-        _write_plot(out / f"energy-{preset}.png", report)
-        if preset == "horowitz45":
-            render(report)
-        totals = report["totals"]
-        summary.append(f"  {preset:>10}: {totals['energy_pj_per_sample']['mul_free']:,.0f} pJ/sample; "
-                       f"multiplier per tap {totals['ratio_to_mul_free']['mul_taps']:.2f}x, "
-                       f"PSN {totals['ratio_to_mul_free']['psn']:.2f}x")
-    print("summary (energy of this network; the multiplier networks relative to it):")
-    print("\n".join(summary))
-    print(f"files: {out}/model.ssm, report-*.json, energy-*.png")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shiftspike", description=__doc__.splitlines()[0])
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -207,15 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_non_negative, default=0)
     p.set_defaults(func=cmd_random)
 
-    p = verbs.add_parser("demo", help="build a small model and print its op/energy reports")
-    p.add_argument("--out", default="runs/demo", help="run directory")
-    p.add_argument("--seed", type=_non_negative, default=2026)
-    p.set_defaults(func=cmd_demo)
-
-    from . import cli_rtl, cli_train
+    from . import cli_flow, cli_rtl, cli_train
 
     cli_train.add_verbs(verbs)
     cli_rtl.add_verbs(verbs)
+    cli_flow.add_verbs(verbs)
     return parser
 
 

@@ -1,73 +1,119 @@
-"""The ``rtl`` and ``synth`` verbs: Verilog for the neuron layers of a model, and its area and speed.
+"""The ``rtl``, ``synth`` and ``verify`` verbs: Verilog for the neuron layers of a model, its area and
+speed, and its equality with the simulator.
 
-``rtl`` writes ``<top>.v`` and ``<top>.json`` (the sidecar: ports, widths, lanes
-and cycle model) per neuron layer and lints them with Verilator. ``synth``
-runs Yosys (and nextpnr for iCE40) on every core of such a folder.
+``rtl`` writes ``<top>.v``, ``<top>.json`` (the sidecar: ports, widths, lanes
+and cycle model) and ``<top>.ssm`` (the single-layer model the core computes)
+per neuron layer and lints them with Verilator. ``synth`` runs Yosys (and
+nextpnr for iCE40) on every core of such a folder. ``verify`` runs every core of
+such a folder on Icarus and Verilator with the currents of a model input and
+compares it with the simulator (``rtl_gen/verify.py``). The flow
+(``flow.py``) calls the same functions.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .cli import CliError, _load_model, _write_json, atomic_path
+import numpy as np
+
+from shiftspike.sim.cycles import CoreTiming
+
+from .cli import CliError, _load_array, _load_model, _write_json, atomic_path
 from .cli_train import _positive
 
 
-def _tables():
-    """A rich console (wide enough for the tables when the output is not a terminal) and the table class."""
-    import sys
-
+def _console():
+    """A rich console, wide enough for the tables when the output is not a terminal."""
     from rich.console import Console
-    from rich.table import Table
 
-    return Console(width=None if sys.stdout.isatty() else 160), Table
+    return Console(width=None if sys.stdout.isatty() else 160)
 
 
-def cmd_rtl(args) -> None:
+@dataclass(frozen=True)
+class WrittenCore:
+    """One core ``write_cores`` wrote: neuron layer ``index``, its files and its Verilator lint lines."""
+
+    index: int
+    top: str
+    verilog: Path
+    timing: CoreTiming
+    warnings: list[str]
+
+
+def write_cores(model, out: Path, layers: list[int] | None = None, lanes: int | None = None, arith: str = "shift",
+                loadable: bool = False, debug: bool = True) -> list[WrittenCore]:
+    """Write ``<top>.v``, its sidecar ``<top>.json`` and its single-layer model ``<top>.ssm`` (the layer the
+    core computes, which ``verify`` checks it against) for each neuron layer in ``layers`` (default: all)
+    into ``out``, each file atomically, and lint every Verilog file."""
     from shiftspike.rtl_gen.generate import core_params, sidecar, to_verilog, top_name
-    from shiftspike.rtl_gen.tools import LINT_WAIVERS, ToolError, lint
+    from shiftspike.rtl_gen.tools import ToolError, lint
+    from shiftspike.sim import IntegerModel
 
-    model = _load_model(args.model)
-    out = Path(args.output)
+    out = Path(out)
     if out.exists() and not out.is_dir():
         raise CliError(f"{out}: exists and is not a directory")
     neurons = model.neuron_layers()
     if not neurons:
-        raise CliError(f"{args.model}: the model has no neuron layer")
-    if args.layer is not None and args.layer not in neurons:
-        raise CliError(f"--layer {args.layer} is not a neuron layer; the neuron layers are {neurons}")
+        raise CliError("the model has no neuron layer")
+    for index in layers or []:
+        if index not in neurons:
+            raise CliError(f"--layer {index} is not a neuron layer; the neuron layers are {neurons}")
     cores = []
-    for index in neurons if args.layer is None else [args.layer]:
+    for index in layers or neurons:
         features = model.specs[index].features
-        if args.lanes is not None and args.lanes > features:
-            raise CliError(f"--lanes {args.lanes} exceeds the {features} neurons of layer {index}")
-        params = core_params(model, index, args.lanes, args.arith, args.loadable, not args.no_debug)
+        if lanes is not None and lanes > features:
+            raise CliError(f"--lanes {lanes} exceeds the {features} neurons of layer {index}")
+        params = core_params(model, index, lanes, arith, loadable, debug)
         name = top_name(index, params)
         text = to_verilog(params, name)
-        cores.append((index, params, name, text, sidecar(model, index, params, name, text)))
+        single = IntegerModel(model.specs[index], model.timesteps, (model.layers[index],))
+        cores.append((index, params, name, text, sidecar(model, index, params, name, text), single))
     out.mkdir(parents=True, exist_ok=True)
-    console, Table = _tables()
-    table = Table(title=f"neuron cores of {args.model} ({args.arith})")
-    for column in ("layer", "module", "neurons", "lanes", "cycles/step", "latency", "history", "lint"):
-        table.add_column(column, justify="left" if column in ("module", "history", "lint") else "right")
-    problems = []
-    for index, params, name, text, meta in cores:
+    written = []
+    for index, params, name, text, meta, single in cores:
         with atomic_path(out / f"{name}.v", ".v") as tmp:
             tmp.write_text(text)
         _write_json(out / f"{name}.json", meta)
+        with atomic_path(out / f"{name}.ssm", ".ssm") as tmp:
+            single.save(tmp)
         try:
             warnings = lint(out / f"{name}.v", name)
         except ToolError as exc:
             raise CliError(str(exc)) from None
-        problems += warnings
-        timing = params.timing
-        table.add_row(str(index), name, str(timing.neurons), str(timing.lanes), str(timing.cycles_per_step),
+        written.append(WrittenCore(index, name, out / f"{name}.v", params.timing, warnings))
+    return written
+
+
+def cores_table(cores: list[WrittenCore], title: str):
+    """A rich table of written cores: layer, module, neurons, lanes, cycle model, history, lint."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("layer", "module", "neurons", "lanes", "cycles/step", "latency", "history", "lint"):
+        table.add_column(column, justify="left" if column in ("module", "history", "lint") else "right")
+    for core in cores:
+        timing = core.timing
+        table.add_row(str(core.index), core.top, str(timing.neurons), str(timing.lanes), str(timing.cycles_per_step),
                       str(timing.latency), f"{timing.history} ({timing.history_bits} bits)",
-                      "clean" if not warnings else f"{len(warnings)} warnings")
-    console.print(table)
-    print(f"wrote {len(cores)} cores to {out} (Verilog + JSON sidecar each); "
+                      "clean" if not core.warnings else f"{len(core.warnings)} warnings")
+    return table
+
+
+def cmd_rtl(args) -> None:
+    from shiftspike.rtl_gen.tools import LINT_WAIVERS
+
+    model = _load_model(args.model)
+    if not model.neuron_layers():
+        raise CliError(f"{args.model}: the model has no neuron layer")
+    cores = write_cores(model, Path(args.output), None if args.layer is None else [args.layer], args.lanes,
+                        args.arith, args.loadable, not args.no_debug)
+    _console().print(cores_table(cores, f"neuron cores of {args.model} ({args.arith})"))
+    print(f"wrote {len(cores)} cores to {args.output} (Verilog, JSON sidecar and single-layer model each); "
           f"Verilator lint -Wall with the waivers of {LINT_WAIVERS.name}")
+    problems = [line for core in cores for line in core.warnings]
     if problems:
         print("\n".join(problems))
         raise SystemExit(1)
@@ -109,36 +155,141 @@ def synth_row(meta: dict, result: dict) -> dict:
     }
 
 
-def cmd_synth(args) -> None:
+def synthesize_cores(folder: Path, target: str, progress: bool = True, unfit_ok: bool = False) -> list[dict]:
+    """Synthesize every core of an ``rtl`` folder for ``target``; one :func:`synth_row` per core. With
+    ``unfit_ok`` a core too large for the device is a row with ``does_not_fit`` (the reason) and no
+    numbers, as in the area benchmark, rather than an error."""
     from rich.progress import Progress
 
     from shiftspike.rtl_gen.synth import TARGETS, SynthError, synthesize
 
-    if args.target not in TARGETS:
-        raise CliError(f"unknown target {args.target!r}; choose one of {', '.join(TARGETS)}")
-    cores = _sidecars(Path(args.folder))
+    if target not in TARGETS:
+        raise CliError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    cores = _sidecars(Path(folder))
     rows = []
-    with Progress(transient=True, disable=args.no_progress) as progress:
-        task = progress.add_task(f"synthesizing for {args.target}", total=len(cores))
+    with Progress(transient=True, disable=not progress) as bar:
+        task = bar.add_task(f"synthesizing for {target}", total=len(cores))
         for verilog, meta in cores:
             try:
-                rows.append(synth_row(meta, synthesize(verilog, meta["top"], args.target)))
+                rows.append(synth_row(meta, synthesize(verilog, meta["top"], target)))
             except SynthError as exc:
-                raise CliError(f"{verilog.name}: {exc}") from None
-            progress.advance(task)
-    console, Table = _tables()
-    table = Table(title=f"synthesis ({args.target})")
+                if not (unfit_ok and str(exc).startswith("does not fit")):
+                    raise CliError(f"{verilog}: {exc}") from None
+                rows.append(synth_row(meta, {"target": target, "top": meta["top"], "does_not_fit": str(exc)} | {
+                    key: None for key in ("luts", "ffs", "ram_blocks", "multipliers", "fmax_mhz")}))
+            bar.advance(task)
+    return rows
+
+
+def synth_table(rows: list[dict], title: str):
+    """A rich table of :func:`synth_row` rows: cells, Fmax, cycles per step, updates per second."""
+    from rich.table import Table
+
+    table = Table(title=title)
     for column in ("module", "LUTs", "FFs", "RAM", "multipliers", "Fmax MHz", "cycles/step", "updates/s"):
         table.add_column(column, justify="left" if column == "module" else "right")
     for row in rows:
         fmax, ups = row["fmax_mhz"], row["updates_per_second"]
-        table.add_row(row["top"], str(row["luts"]), str(row["ffs"]), str(row["ram_blocks"]), str(row["multipliers"]),
-                      "-" if fmax is None else f"{fmax:.1f}", str(row["cycles_per_step"]),
+        cells = ["does not fit" if row.get("does_not_fit") else str(row[key])
+                 for key in ("luts", "ffs", "ram_blocks", "multipliers")]
+        table.add_row(row["top"], *cells, "-" if fmax is None else f"{fmax:.1f}", str(row["cycles_per_step"]),
                       "-" if ups is None else f"{ups:.3g}")
-    console.print(table)
+    return table
+
+
+def cmd_synth(args) -> None:
+    rows = synthesize_cores(Path(args.folder), args.target, progress=not args.no_progress)
+    _console().print(synth_table(rows, f"synthesis ({args.target})"))
     if args.json:
         _write_json(Path(args.json), {"target": args.target, "cores": rows})
         print(f"wrote {args.json}")
+
+
+def layer_currents(model, x: np.ndarray) -> dict[int, np.ndarray]:
+    """Each neuron layer's integer input ``[T, B, features]`` when ``model`` runs on ``x [T, B, features]``."""
+    from shiftspike.sim import run
+
+    outputs = run(model, x).outputs
+    return {i: x if i == 0 else outputs[i - 1] for i in model.neuron_layers()}
+
+
+def _same_layer(a, b) -> bool:
+    return type(a) is type(b) and all(np.array_equal(getattr(a, f.name), getattr(b, f.name)) for f in fields(a))
+
+
+def verify_cores(model, x: np.ndarray, rtl_dir: Path, simulators: list[str], workdir: Path,
+                 progress: bool = True) -> list:
+    """Verify every core of ``rtl_dir`` on each simulator with the currents of ``model`` run on
+    ``x [T, B, features]``; each (core, simulator) builds in ``workdir/<top>/<simulator>``. Returns the
+    :class:`~shiftspike.rtl_gen.verify.Verdict` list, in core then simulator order."""
+    from rich.progress import Progress
+
+    from shiftspike.rtl_gen.verify import VerifyError, load_core, verify_core
+
+    currents = layer_currents(model, x)
+    cores = []
+    for _, meta in _sidecars(Path(rtl_dir)):
+        layer = meta["layer"]
+        try:
+            core = load_core(Path(rtl_dir), layer, meta["top"])
+        except VerifyError as exc:
+            raise CliError(str(exc)) from None
+        if layer not in currents or not _same_layer(core.layer, model.layers[layer]):
+            raise CliError(f"{core.verilog}: was not generated from this model (its layer {layer} differs)")
+        cores.append(core)
+    verdicts = []
+    with Progress(transient=True, disable=not progress) as bar:
+        task = bar.add_task("verifying cores", total=len(cores) * len(simulators))
+        for core in cores:
+            for simulator in simulators:
+                bar.update(task, description=f"{core.top} on {simulator}")
+                try:
+                    verdicts.append(verify_core(Path(rtl_dir), core.sidecar["layer"], currents[core.sidecar["layer"]],
+                                                simulator, Path(workdir) / core.top / simulator, top=core.top))
+                except VerifyError as exc:
+                    raise CliError(str(exc)) from None
+                bar.advance(task)
+    return verdicts
+
+
+def verdict_json(verdict) -> dict:
+    """A :class:`~shiftspike.rtl_gen.verify.Verdict` as a JSON dict, with ``passed``."""
+    return {f.name: (str(v) if isinstance(v := getattr(verdict, f.name), Path) else v) for f in fields(verdict)} | {
+        "passed": verdict.passed}
+
+
+def verdicts_table(verdicts: list, title: str):
+    """A rich table of verdicts: module, simulator, samples x steps, mismatches, cycles against the model."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("layer", "module", "simulator", "samples x steps", "mismatches", "cycles (model)", "seconds",
+                   "verdict"):
+        table.add_column(column, justify="left" if column in ("module", "simulator", "verdict") else "right")
+    for v in verdicts:
+        table.add_row(str(v.layer), v.top, v.simulator, f"{v.samples} x {v.steps}", str(v.mismatches),
+                      f"{v.cycles} ({v.expected_cycles})", f"{v.seconds:.1f}",
+                      "[green]passed[/green]" if v.passed else "[red]FAILED[/red]")
+    return table
+
+
+def cmd_verify(args) -> None:
+    from shiftspike.sim.trace import check_input
+
+    model = _load_model(args.model)
+    x = check_input(model, _load_array(args.input))[:, : args.samples]
+    simulators = ["icarus", "verilator"] if args.simulator == "both" else [args.simulator]
+    workdir = Path(args.workdir) if args.workdir else Path(args.rtl_dir) / "verify"
+    verdicts = verify_cores(model, x, Path(args.rtl_dir), simulators, workdir, progress=not args.no_progress)
+    _console().print(verdicts_table(verdicts, f"RTL against the simulator ({args.rtl_dir})"))
+    if args.json:
+        _write_json(Path(args.json), {"verdicts": [verdict_json(v) for v in verdicts]})
+        print(f"wrote {args.json}")
+    failed = [v for v in verdicts if not v.passed]
+    for v in failed:
+        print(f"{v.top} on {v.simulator}: {v.first_mismatch or f'{v.cycles} cycles != model {v.expected_cycles}'}")
+    if failed:
+        raise SystemExit(1)
 
 
 def add_verbs(verbs) -> None:
@@ -163,3 +314,14 @@ def add_verbs(verbs) -> None:
     p.add_argument("--json", help="also write the results as JSON here")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_synth)
+
+    p = verbs.add_parser("verify", help="run the cores of an `rtl` folder on Icarus/Verilator against the simulator")
+    p.add_argument("rtl_dir", help="directory written by `shiftspike rtl`")
+    p.add_argument("--model", required=True, help="the integer model the cores were generated from")
+    p.add_argument("--input", required=True, help="model input .npy [T, B, features]; each core gets its layer's input")
+    p.add_argument("--samples", type=_positive, default=8, help="use the first N samples of the input (default 8)")
+    p.add_argument("--simulator", choices=("icarus", "verilator", "both"), default="both")
+    p.add_argument("--workdir", help="build and log folder (default: RTL_DIR/verify)")
+    p.add_argument("--json", help="also write the verdicts as JSON here")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_verify)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from shiftspike.cli import main
-from shiftspike.sim import analyze, load, random_input, random_model, run
+from shiftspike.sim import load, random_input, random_model, run
 
 
 @pytest.fixture
@@ -40,18 +40,6 @@ def test_report_plot(model_file, tmp_path):
     png = tmp_path / "e.png"
     assert main(["report", str(model_file), "--plot", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
-
-
-def test_demo_writes_model_reports_and_charts(tmp_path):
-    code, out, err = cli("demo", "--out", tmp_path / "demo")
-    assert code == 0, err
-    assert "summary" in out and "PSN" in out
-    model = load(tmp_path / "demo" / "model.ssm")
-    assert not any(b.may_overflow for b in analyze(model))
-    for preset in ("horowitz45", "literature"):
-        report = json.loads((tmp_path / "demo" / f"report-{preset}.json").read_text())
-        assert report["totals"]["ratio_to_mul_free"]["psn"] > 1
-        assert (tmp_path / "demo" / f"energy-{preset}.png").stat().st_size > 10_000
 
 
 def test_report_is_deterministic(model_file, tmp_path):
@@ -135,9 +123,10 @@ def test_output_path_is_a_directory(model_file, tmp_path):
     one_line_error(*cli("report", model_file, "--json", tmp_path / "d"), "is a directory")
 
 
-def test_demo_out_is_a_file(tmp_path):
+def test_flow_out_is_a_file(tmp_path):
     (tmp_path / "f").write_text("x")
-    one_line_error(*cli("demo", "--out", tmp_path / "f"), "not a directory")
+    for verb in ("flow", "demo"):
+        one_line_error(*cli(verb, "--out", tmp_path / "f"), "not a directory")
 
 
 def test_negative_seed(tmp_path):

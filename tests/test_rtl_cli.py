@@ -10,11 +10,19 @@ import json
 import numpy as np
 import pytest
 
-from shiftspike.cli import demo_model, main
+from shiftspike.cli import main
 from shiftspike.rtl_gen.generate import core_params, to_verilog, top_name
 from shiftspike.rtl_gen.tools import lint
-from shiftspike.sim import random_model
+from shiftspike.sim import fit_widths, load, random_model
 from shiftspike.sim.cycles import LATENCY, core_timing
+
+
+def demo_model(seed: int = 2026):
+    """A small integer model: conv1d -> neuron -> sumpool -> 2 x (dense -> neuron) -> dense -> readout."""
+    return fit_widths(random_model(
+        seed=seed, input_kind="int", input_width=6, input_channels=1, input_length=8, timesteps=8,
+        conv=True, neuron_layers=2, channels=16, classes=10, taps=4, dilation=2, shift_max=3, narrow=False,
+    ))
 
 
 @pytest.fixture
@@ -56,13 +64,17 @@ def test_rtl_writes_verilog_and_sidecars_byte_identically(model_file, tmp_path, 
         runs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
     assert runs[0] == runs[1]
     model = random_model(seed=5)
-    assert len(runs[0]) == 2 * len(model.neuron_layers())
+    assert len(runs[0]) == 3 * len(model.neuron_layers())
     for name, content in runs[0].items():
         if name.endswith(".json"):
             meta = json.loads(content)
             assert meta["lanes"] == 1 and meta["timing"]["groups"] == meta["timing"]["neurons"]
             assert f"module {meta['top']}" in runs[0][f"{meta['top']}.v"].decode()
             assert meta["ports"]["inp"]["payload_width"] == meta["input"]["width"]
+            single = load(tmp_path / "a" / f"{meta['top']}.ssm")
+            index = meta["layer"]
+            assert single.input == model.specs[index] and len(single.layers) == 1
+            assert np.array_equal(single.layers[0].theta, model.layers[index].theta)
     assert "clean" in capsys.readouterr().out
 
 
@@ -147,3 +159,22 @@ def test_rtl_and_generic_synth_of_a_random_model(model_file, tmp_path):
     assert len(cores) == len(random_model(seed=5).neuron_layers())
     for row in cores:
         assert row["luts"] > 0 and row["multipliers"] == 0 and row["fmax_mhz"] is None
+
+
+def test_verify_bad_input_exits_2_with_one_line(model_file, tmp_path, capsys):
+    """Refusals that need no simulator: a missing folder, input of the wrong shape, another model's cores."""
+    model = random_model(seed=5)
+    np.save(tmp_path / "x.npy", np.zeros((4, 2, model.input.features), model.input.dtype))
+    assert main(["verify", str(tmp_path / "nowhere"), "--model", str(model_file), "--input",
+                 str(tmp_path / "x.npy")]) == 2
+    _one_line_error(capsys, "nowhere")
+    assert main(["rtl", str(model_file), "-o", str(tmp_path / "rtl")]) == 0
+    np.save(tmp_path / "wide.npy", np.zeros((4, 2, model.input.features + 1), np.int8))
+    assert main(["verify", str(tmp_path / "rtl"), "--model", str(model_file), "--input",
+                 str(tmp_path / "wide.npy")]) == 2
+    _one_line_error(capsys, "shape")
+    other = tmp_path / "other.ssm"
+    random_model(seed=6).save(other)
+    np.save(tmp_path / "y.npy", np.zeros((4, 2, load(other).input.features), load(other).input.dtype))
+    assert main(["verify", str(tmp_path / "rtl"), "--model", str(other), "--input", str(tmp_path / "y.npy")]) == 2
+    _one_line_error(capsys, "not generated from this model")

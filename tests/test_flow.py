@@ -1,0 +1,129 @@
+"""`shiftspike flow`: the whole job at a tiny size, its summary's facts, each step's verb alone on the
+flow's files, and a failing step as one line with exit code 2.
+
+The tiny network (one neuron layer of 8 neurons, 1 epoch) keeps the test near a minute on 2 cores:
+synthesis uses the ``generic`` target (Yosys only; the iCE40 place and route takes several times
+longer) and each core runs on Icarus and on Verilator, as in the real flow.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.rtl]
+
+TINY = """\
+[data]
+name = "digits"
+
+[model]
+taps = 4
+layers = [{ type = "dense", features = 8 }, { type = "neuron" }, { type = "dense", features = 10 },
+          { type = "readout" }]
+
+[train]
+epochs = 1
+batch_size = 64
+"""
+
+
+def cli(*args):
+    """Run the real console entry point in a subprocess; return (code, stdout, stderr)."""
+    proc = subprocess.run([sys.executable, "-m", "shiftspike", *map(str, args)], capture_output=True, text=True)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def one_line_error(code, err, *fragments):
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def flow_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("flow")
+    config = root / "tiny.toml"
+    config.write_text(TINY)
+    run = root / "run"
+    code, out, err = cli("flow", "--config", config, "--out", run, "--lanes", "4", "--samples", "3",
+                         "--target", "generic", "--no-progress")
+    assert code == 0, err[-3000:]
+    return config, run, out
+
+
+def test_summary_states_the_facts(flow_run):
+    _, run, out = flow_run
+    facts = json.loads((run / "summary.json").read_text())
+    assert facts["export"]["mismatches"] == 0 and facts["export"]["samples"] == 360
+    assert facts["export"]["integer_accuracy"] == facts["export"]["qat_accuracy"]
+    assert facts["report"]["ratio_to_mul_free"]["psn"] > 1
+    assert [row["multipliers"] for row in facts["synth"]["shift"]] == [0]
+    assert all(row["luts"] > 0 for arith in ("shift", "mul") for row in facts["synth"][arith])
+    verdicts = facts["verify"]
+    assert [(v["layer"], v["simulator"]) for v in verdicts] == [(1, "icarus"), (1, "verilator")]
+    for v in verdicts:
+        assert v["passed"] and v["mismatches"] == 0 and v["first_mismatch"] is None
+        assert (v["samples"], v["steps"]) == (3, 8) and v["cycles"] == v["expected_cycles"] == 8 * 2 - 1 + 2
+    summary = (run / "summary.md").read_text()
+    assert "**0 mismatches**" in summary and "2 of 2 passed" in summary and "FAILED" not in summary
+    for path in [line.split("`")[1] for line in summary.splitlines() if line.startswith("| `")]:
+        assert (run / path).exists(), path
+    for name in ("report/energy-horowitz45.png", "report/report.md", "rtl/shift/neuron_layer1_shift_p4.v",
+                 "rtl/mul/neuron_layer1_mul_p4.v", "rtl/shift/neuron_layer1_shift_p4.ssm", "synth.json"):
+        assert (run / name).stat().st_size > 0, name
+    assert "step 7/7: summary" in out
+
+
+def test_each_step_has_a_verb(flow_run, tmp_path):
+    """``inputs`` and ``verify`` rerun their steps alone on the flow's files and agree with it."""
+    _, run, _ = flow_run
+    code, _, err = cli("inputs", run / "train", "-o", tmp_path / "x.npy", "--samples", "3")
+    assert code == 0, err
+    assert np.array_equal(np.load(tmp_path / "x.npy"), np.load(run / "test_inputs.npy")[:, :3])
+    code, out, err = cli("verify", run / "rtl" / "shift", "--model", run / "model.ssm", "--input",
+                         tmp_path / "x.npy", "--simulator", "icarus", "--workdir", tmp_path / "work",
+                         "--json", tmp_path / "v.json", "--no-progress")
+    assert code == 0, err
+    assert "passed" in out
+    [verdict] = json.loads((tmp_path / "v.json").read_text())["verdicts"]
+    assert verdict["passed"] and verdict["samples"] == 3
+
+
+def test_a_failing_step_stops_with_one_line(flow_run, tmp_path):
+    """A corrupted checkpoint stops the flow at its first step; a Verilog file changed after generation
+    stops ``verify``; both name the file to look at and exit 2."""
+    config, run, _ = flow_run
+    broken = tmp_path / "run"
+    shutil.copytree(run / "train", broken / "train")
+    (broken / "train" / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    code, _, err = cli("flow", "--config", config, "--out", broken, "--no-progress")
+    line = one_line_error(code, err, "shiftspike flow: error: step train failed", str(broken / "train"))
+    assert "checkpoint.pt" in line
+    assert not (broken / "model.ssm").exists()
+
+    rtl = tmp_path / "rtl"
+    shutil.copytree(run / "rtl" / "shift", rtl)
+    verilog = rtl / "neuron_layer1_shift_p4.v"
+    verilog.write_text(verilog.read_text().replace("endmodule", "endmodule\n// edited", 1))
+    code, _, err = cli("verify", rtl, "--model", run / "model.ssm", "--input", run / "test_inputs.npy",
+                       "--simulator", "icarus", "--samples", "2", "--no-progress")
+    one_line_error(code, err, "shiftspike verify: error:", str(verilog), "sha256")
+
+
+def test_same_config_same_files(flow_run, tmp_path):
+    """The flow is deterministic: a second run of the same config writes the same bytes."""
+    config, run, _ = flow_run
+    code, _, err = cli("flow", "--config", config, "--out", tmp_path / "again", "--lanes", "4", "--samples", "3",
+                       "--target", "generic", "--no-progress")
+    assert code == 0, err[-3000:]
+    for name in ("model.ssm", "export.json", "test_inputs.npy", "report/report-horowitz45.json", "report/report.md",
+                 "rtl/shift/neuron_layer1_shift_p4.v", "rtl/mul/neuron_layer1_mul_p4.json", "synth.json",
+                 "summary.json", "summary.md"):
+        assert (run / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
