@@ -13,6 +13,7 @@ compares it with the simulator (``rtl_gen/verify.py``). The flow
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -156,9 +157,13 @@ def synth_row(meta: dict, result: dict) -> dict:
 
 
 def synthesize_cores(folder: Path, target: str, progress: bool = True, unfit_ok: bool = False) -> list[dict]:
-    """Synthesize every core of an ``rtl`` folder for ``target``; one :func:`synth_row` per core. With
-    ``unfit_ok`` a core too large for the device is a row with ``does_not_fit`` (the reason) and no
-    numbers, as in the area benchmark, rather than an error."""
+    """Synthesize every core of an ``rtl`` folder for ``target``; one :func:`synth_row` per core, in the
+    folder's order. The cores run in parallel, one Yosys/nextpnr process per CPU core (each run is seeded,
+    so the rows do not depend on the order they finish in). With ``unfit_ok`` a core too large for the
+    device is a row with ``does_not_fit`` (the reason) and no numbers, as in the area benchmark, rather
+    than an error."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     from rich.progress import Progress
 
     from shiftspike.rtl_gen.synth import TARGETS, SynthError, synthesize
@@ -166,19 +171,23 @@ def synthesize_cores(folder: Path, target: str, progress: bool = True, unfit_ok:
     if target not in TARGETS:
         raise CliError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     cores = _sidecars(Path(folder))
-    rows = []
-    with Progress(transient=True, disable=not progress) as bar:
+
+    def one(verilog: Path, meta: dict) -> dict:
+        try:
+            return synth_row(meta, synthesize(verilog, meta["top"], target))
+        except SynthError as exc:
+            if not (unfit_ok and str(exc).startswith("does not fit")):
+                raise CliError(f"{verilog}: {exc}") from None
+            return synth_row(meta, {"target": target, "top": meta["top"], "does_not_fit": str(exc)} | {
+                key: None for key in ("luts", "ffs", "ram_blocks", "multipliers", "fmax_mhz")})
+
+    workers = max(1, min(len(cores), os.cpu_count() or 1))
+    with Progress(transient=True, disable=not progress) as bar, ThreadPoolExecutor(workers) as pool:
         task = bar.add_task(f"synthesizing for {target}", total=len(cores))
-        for verilog, meta in cores:
-            try:
-                rows.append(synth_row(meta, synthesize(verilog, meta["top"], target)))
-            except SynthError as exc:
-                if not (unfit_ok and str(exc).startswith("does not fit")):
-                    raise CliError(f"{verilog}: {exc}") from None
-                rows.append(synth_row(meta, {"target": target, "top": meta["top"], "does_not_fit": str(exc)} | {
-                    key: None for key in ("luts", "ffs", "ram_blocks", "multipliers", "fmax_mhz")}))
+        futures = [pool.submit(one, verilog, meta) for verilog, meta in cores]
+        for _ in as_completed(futures):
             bar.advance(task)
-    return rows
+        return [future.result() for future in futures]
 
 
 def synth_table(rows: list[dict], title: str):
