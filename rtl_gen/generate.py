@@ -1,4 +1,4 @@
-"""Verilog and its JSON sidecar for the neuron layers of an integer model.
+"""Verilog, its JSON sidecar and its single-layer model for the neuron layers of an integer model.
 
 The sidecar is what a testbench or an integrator needs without reading the
 Verilog: the ports with every field's bit offset and width, the layer's
@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth import Shape
 from amaranth.back import verilog
 from amaranth.lib import data
 
+from shiftspike.sim.fileformat import write_atomic
 from shiftspike.sim.model import IntegerModel, Neuron
 
 from .core import CoreParams, NeuronCore
@@ -91,14 +93,39 @@ def sidecar(model: IntegerModel, index: int, params: CoreParams, name: str, veri
     }
 
 
-def generate(model: IntegerModel, index: int, out_dir: Path, **options) -> tuple[Path, Path]:
-    """Write ``<top>.v`` and ``<top>.json`` for neuron layer ``index`` into ``out_dir``; return both paths.
-    ``options``: ``lanes``, ``arith``, ``loadable``, ``debug`` of :func:`core_params`."""
+@dataclass(frozen=True)
+class Core:
+    """One generated core, not yet written: its top module name, parameters, Verilog text, sidecar and
+    single-layer integer model (the layer the core computes, which verification runs it against)."""
+
+    top: str
+    params: CoreParams
+    verilog: str
+    sidecar: dict
+    model: IntegerModel
+
+
+def build_core(model: IntegerModel, index: int, **options) -> Core:
+    """The core of neuron layer ``index``; ``options``: ``lanes``, ``arith``, ``loadable``, ``debug`` of
+    :func:`core_params`."""
     params = core_params(model, index, **options)
     name = top_name(index, params)
     text = to_verilog(params, name)
+    single = IntegerModel(model.specs[index], model.timesteps, (model.layers[index],))
+    return Core(name, params, text, sidecar(model, index, params, name, text), single)
+
+
+def write_core(core: Core, out_dir: Path) -> tuple[Path, Path]:
+    """Write ``<top>.v``, its sidecar ``<top>.json`` and its model ``<top>.ssm`` into ``out_dir``, each
+    atomically; return the Verilog and sidecar paths."""
     out_dir = Path(out_dir)
-    v_path, j_path = out_dir / f"{name}.v", out_dir / f"{name}.json"
-    v_path.write_text(text)
-    j_path.write_text(json.dumps(sidecar(model, index, params, name, text), indent=2, sort_keys=True) + "\n")
+    v_path, j_path = out_dir / f"{core.top}.v", out_dir / f"{core.top}.json"
+    write_atomic(v_path, core.verilog.encode())
+    write_atomic(j_path, (json.dumps(core.sidecar, indent=2, sort_keys=True) + "\n").encode())
+    core.model.save(out_dir / f"{core.top}.ssm")
     return v_path, j_path
+
+
+def generate(model: IntegerModel, index: int, out_dir: Path, **options) -> tuple[Path, Path]:
+    """Build and write the core of neuron layer ``index`` (:func:`build_core`, :func:`write_core`)."""
+    return write_core(build_core(model, index, **options), out_dir)

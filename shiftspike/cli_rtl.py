@@ -22,7 +22,7 @@ import numpy as np
 
 from shiftspike.sim.cycles import CoreTiming
 
-from .cli import CliError, _load_array, _load_model, _write_json, atomic_path
+from .cli import CliError, _load_array, _load_model, _write_json
 from .cli_train import _positive
 
 
@@ -49,9 +49,8 @@ def write_cores(model, out: Path, layers: list[int] | None = None, lanes: int | 
     """Write ``<top>.v``, its sidecar ``<top>.json`` and its single-layer model ``<top>.ssm`` (the layer the
     core computes, which ``verify`` checks it against) for each neuron layer in ``layers`` (default: all)
     into ``out``, each file atomically, and lint every Verilog file."""
-    from shiftspike.rtl_gen.generate import core_params, sidecar, to_verilog, top_name
+    from shiftspike.rtl_gen.generate import build_core, write_core
     from shiftspike.rtl_gen.tools import ToolError, lint
-    from shiftspike.sim import IntegerModel
 
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -67,24 +66,16 @@ def write_cores(model, out: Path, layers: list[int] | None = None, lanes: int | 
         features = model.specs[index].features
         if lanes is not None and lanes > features:
             raise CliError(f"--lanes {lanes} exceeds the {features} neurons of layer {index}")
-        params = core_params(model, index, lanes, arith, loadable, debug)
-        name = top_name(index, params)
-        text = to_verilog(params, name)
-        single = IntegerModel(model.specs[index], model.timesteps, (model.layers[index],))
-        cores.append((index, params, name, text, sidecar(model, index, params, name, text), single))
+        cores.append((index, build_core(model, index, lanes=lanes, arith=arith, loadable=loadable, debug=debug)))
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for index, params, name, text, meta, single in cores:
-        with atomic_path(out / f"{name}.v", ".v") as tmp:
-            tmp.write_text(text)
-        _write_json(out / f"{name}.json", meta)
-        with atomic_path(out / f"{name}.ssm", ".ssm") as tmp:
-            single.save(tmp)
+    for index, core in cores:
+        verilog, _ = write_core(core, out)
         try:
-            warnings = lint(out / f"{name}.v", name)
+            warnings = lint(verilog, core.top)
         except ToolError as exc:
             raise CliError(str(exc)) from None
-        written.append(WrittenCore(index, name, out / f"{name}.v", params.timing, warnings))
+        written.append(WrittenCore(index, core.top, verilog, core.params.timing, warnings))
     return written
 
 

@@ -60,16 +60,20 @@ def to_bytes(model: IntegerModel) -> bytes:
     return st_save(tensors, metadata={META_KEY: meta})
 
 
-def save(model: IntegerModel, path) -> None:
-    """Write ``model`` to ``path`` atomically (a temporary file renamed into place)."""
+def write_atomic(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (a temporary file beside it, renamed into place)."""
     path = Path(path)
-    data = to_bytes(model)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         tmp.write_bytes(data)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def save(model: IntegerModel, path) -> None:
+    """Write ``model`` to ``path`` atomically."""
+    write_atomic(path, to_bytes(model))
 
 
 def _read_metadata(data: bytes) -> dict:
