@@ -22,13 +22,14 @@ import torch
 
 from .config import ConfigError, RunConfig, validate
 from .data.base import DataError, InputInfo
+from shiftspike.sim.errors import ShiftspikeError
 
 FORMAT = "shiftspike.checkpoint"
 VERSION = 1
 FILENAME = "checkpoint.pt"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ShiftspikeError, ValueError):
     """A checkpoint is missing or malformed; one line naming the file and the problem."""
 
 

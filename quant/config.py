@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from shiftspike.sim.errors import ShiftspikeError
 
 NEURONS = ("mulfree", "float", "psn", "masked-psn", "sliding-psn", "lif", "lif-soft", "psu", "ipsu", "rpsu",
            "dyndecay", "dyndecay-int", "saf")
 
 
-class ConfigError(ValueError):
+class ConfigError(ShiftspikeError, ValueError):
     """A configuration is invalid; the message is one line naming the key."""
 
 

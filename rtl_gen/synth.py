@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from shiftspike.sim.errors import ShiftspikeError
 
 TARGETS = ("ice40-hx8k", "generic")
 
@@ -24,7 +25,7 @@ _ICE40_NETLIST = "ice40_netlist.json"
 _PNR_REPORT = "pnr_report.json"
 
 
-class SynthError(RuntimeError):
+class SynthError(ShiftspikeError, RuntimeError):
     """One-line message naming the problem (missing file, tool failure with the tool's last
     error line, unparsable output)."""
 

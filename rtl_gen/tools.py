@@ -11,12 +11,13 @@ import importlib.util
 import os
 import subprocess
 from pathlib import Path
+from shiftspike.sim.errors import ShiftspikeError
 
 #: Verilator waivers for the generated Verilog, each explained in the file.
 LINT_WAIVERS = Path(__file__).resolve().parent / "lint.vlt"
 
 
-class ToolError(RuntimeError):
+class ToolError(ShiftspikeError, RuntimeError):
     """A tool is missing or failed; the message is one line."""
 
 

@@ -32,6 +32,7 @@ from shiftspike.sim.cycles import CoreTiming
 
 from .generate import SIDECAR_FORMAT
 from .tools import ToolError, verilator_env
+from shiftspike.sim.errors import ShiftspikeError
 
 SIMULATORS = ("icarus", "verilator")
 
@@ -42,7 +43,7 @@ TESTBENCH = "shiftspike.rtl_gen.tb_core"
 STALLS = ((0.3, 0.3), (0.6, 0.1), (0.1, 0.6), (0.5, 0.5))
 
 
-class VerifyError(RuntimeError):
+class VerifyError(ShiftspikeError, RuntimeError):
     """The verification could not run (missing or malformed files, bad currents, a tool failed to build);
     the message is one line naming the file."""
 

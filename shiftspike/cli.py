@@ -18,10 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from shiftspike.sim.errors import ShiftspikeError
+
 EXIT_USAGE = 2
 
 
-class CliError(Exception):
+class CliError(ShiftspikeError):
     """A user-facing error: printed as one line, exit code 2."""
 
 
@@ -176,13 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from shiftspike.sim import InputError, ModelError
-    from shiftspike.sim.energy import EnergyTableError
-
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (CliError, ModelError, InputError, EnergyTableError) as exc:
+    except ShiftspikeError as exc:
         print(f"shiftspike {args.verb}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return 0

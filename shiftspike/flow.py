@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
+from shiftspike.sim.errors import ShiftspikeError
+
 from .cli import CliError, _write_json, _write_plot, atomic_path
 
 #: The steps, in order.
@@ -27,7 +29,7 @@ STEPS = ("train", "export", "report", "rtl", "synth", "verify", "summary")
 ENERGY_TABLES = ("horowitz45", "literature")
 
 
-class FlowError(Exception):
+class FlowError(ShiftspikeError):
     """A step failed: ``step``, the one-line ``reason`` and the ``file`` to look at."""
 
     def __init__(self, step: str, reason: str, file: Path):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from .errors import ShiftspikeError
 from .opcount import CONVENTIONS, LayerOps
 
 PRICED_OPS = ("add", "shift", "mul", "cmp", "fp_add", "fp_mul")
@@ -24,7 +25,7 @@ READS = ("weight_read", "param_read", "buffer_read")
 WRITES = ("buffer_write",)
 
 
-class EnergyTableError(ValueError):
+class EnergyTableError(ShiftspikeError, ValueError):
     """An energy table file or preset name is invalid."""
 
 

@@ -20,12 +20,13 @@ from typing import ClassVar
 import numpy as np
 
 from . import fixed
+from .errors import ShiftspikeError
 
 SPIKE = "spike"
 INT = "int"
 
 
-class ModelError(ValueError):
+class ModelError(ShiftspikeError, ValueError):
     """A model (or model file) is malformed. ``field`` names the offending item."""
 
     def __init__(self, field_name: str, problem: str):

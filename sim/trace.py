@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import ShiftspikeError
 from .model import IntegerModel
 
 
-class InputError(ValueError):
+class InputError(ShiftspikeError, ValueError):
     """The input array does not fit the model (shape, dtype or value range)."""
 
 

@@ -17,6 +17,7 @@ from typing import Iterator
 
 import numpy as np
 import torch
+from shiftspike.sim.errors import ShiftspikeError
 
 SPIKE = "spike"
 INT = "int"
@@ -27,7 +28,7 @@ KINDS = (SPIKE, INT)
 DEFAULT_MAX_BYTES = 4 << 30
 
 
-class DataError(ValueError):
+class DataError(ShiftspikeError, ValueError):
     """A dataset could not be loaded; the message is one line naming the file/field and the problem."""
 
 
