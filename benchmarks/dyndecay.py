@@ -40,7 +40,8 @@ import torch
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from train_speed import write_atomic  # benchmarks/ is on sys.path when a script here runs
+
+from shiftspike.sim.safe_io import write_atomic
 
 BATCH, CHANNELS, ORDER = 16, 128, 4
 STEPS = (1024, 4096, 16384)

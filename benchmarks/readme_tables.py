@@ -25,13 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Callable
+
+from shiftspike.sim.safe_io import write_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -419,16 +419,6 @@ def check(readme: Path = README, results: Path = RESULTS) -> str | None:
             f"{results}); run python benchmarks/readme_tables.py")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text`` through a temporary file beside it, keeping its permissions."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:

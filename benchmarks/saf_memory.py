@@ -58,6 +58,7 @@ from rich.table import Table
 from train_speed import rss_bytes  # benchmarks/ is on sys.path when a script here runs
 
 from shiftspike.quant import saf
+from shiftspike.sim.safe_io import write_atomic
 
 SIZES = [128, 256, 256, 10]
 BATCH = 32
@@ -306,10 +307,6 @@ def markdown(rows: list[dict], meta: dict) -> str:
     return "\n".join(lines)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def main() -> None:

@@ -56,6 +56,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from shiftspike.sim.safe_io import write_atomic
+
 BATCH, CHANNELS = 16, 128
 STEPS = (32, 64, 256, 1024, 4096, 16384)
 TAPS = (2, 8, 16)
@@ -318,12 +320,6 @@ def markdown(rows: list[dict], bandwidth: float, goals: dict, meta: dict) -> str
             + "\n\nPeak memory above the inputs (MiB, peak RSS of a fresh process):\n\n" + "\n".join(mem) + "\n")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name, dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 def main() -> None:

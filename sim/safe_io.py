@@ -8,7 +8,7 @@ one-line :class:`~shiftspike.sim.errors.FileFormatError`.
 Writers: :func:`atomic_path` yields a temporary name beside the destination
 and renames it into place only if the block succeeds; :class:`Outputs` stages
 several outputs and renames all of them only when every one was written, so a
-failed run leaves none behind. A temporary name carries the writer's process
+failed run leaves none behind; a replaced file keeps its permissions. A temporary name carries the writer's process
 id; one left by a killed process is removed by the next writer of the same
 destination. Every ``OSError`` of writing becomes an
 :class:`~shiftspike.sim.errors.OutputError`.
@@ -267,6 +267,8 @@ class Outputs:
             if kind is None:
                 for path, tmp in self._staged:
                     try:
+                        if path.exists():
+                            os.chmod(tmp, path.stat().st_mode & 0o7777)
                         os.replace(tmp, path)
                     except OSError as exc:
                         raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
