@@ -26,6 +26,9 @@ INT64 = 8
 #: Bytes the report holds per (layer, op kind, time step): the int64 counts of three variants, the JSON
 #: list's Python int and its text.
 REPORT_BYTES_PER_COUNT = 3 * INT64 + 36 + 32
+#: Python objects of a run whatever its size (array headers, traces, the report's dicts): a base and per layer.
+BASE_BYTES = 64 * 1024
+LAYER_BYTES = 8 * 1024
 
 
 def _threads() -> int:
@@ -95,7 +98,7 @@ def run_bytes(model: IntegerModel, steps: int, batch: int, record_membranes: boo
         total += _step_state(model, steps, batch)
     else:
         total += max(_layer_temporaries(model, i, steps, batch) for i in range(len(model.layers)))
-    return total + _report_bytes(model, steps)
+    return total + _report_bytes(model, steps) + BASE_BYTES + LAYER_BYTES * len(model.layers)
 
 
 def available_bytes() -> int:

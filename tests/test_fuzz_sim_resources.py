@@ -70,7 +70,7 @@ def test_step_history_is_sized_by_the_run():
 
 
 @settings(max_examples=25)
-@given(st.integers(0, 10_000), st.sampled_from(["run", "step", "report"]), st.integers(1, 12), st.integers(1, 5))
+@given(st.integers(0, 10_000), st.sampled_from(["run", "step", "report"]), st.integers(1, 64), st.integers(1, 16))
 def test_estimate_covers_the_peak(seed, mode, steps, batch):
     model = random_model(seed)
     assert _measured(model, steps, batch, mode) <= run_bytes(model, steps, batch, record_membranes=True,
