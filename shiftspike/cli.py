@@ -105,7 +105,7 @@ def cmd_report(args) -> None:
         x, text = default_input(model)
     report = build_report(model, x, table, text)
     if args.json:
-        _write_json(Path(args.json), report)
+        _write_json(Path(args.json), report.to_json())
     if args.plot:
         _write_plot(Path(args.plot), report)
     render(report)

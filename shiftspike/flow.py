@@ -157,7 +157,7 @@ class Flow:
             reports = {}
             for name in ENERGY_TABLES:
                 reports[name] = build_report(model, x, load_table(name), text)
-                _write_json(folder / f"report-{name}.json", reports[name])
+                _write_json(folder / f"report-{name}.json", reports[name].to_json())
                 _write_plot(folder / f"energy-{name}.png", reports[name])
             render(reports[ENERGY_TABLES[0]], self.console)
             with atomic_path(folder / "report.md", ".md") as tmp:
