@@ -19,6 +19,7 @@ allocate more than the tensors it stores.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -88,7 +89,9 @@ def _is_int(value) -> bool:
 
 def _read(path: Path) -> dict:
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about odd pickle protocols of a mutated file
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - the file is untrusted: any failure of the unpickler is its fault
         raise CheckpointError(f"{path}: not a readable checkpoint ({_reason(error)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

@@ -129,6 +129,6 @@ def test_a_global_batch_not_divisible_by_the_ranks_is_refused(tmp_path):
     config.write_text(CONFIG % 63)
     out = tmp_path / "run"
     code, _, stderr = torchrun("--config", config, "--out", out)
-    assert code != 0
+    assert code == 2, stderr
     assert "train.batch_size 63 is the global batch and must be divisible by the 2 processes" in stderr
     assert not out.exists()
