@@ -79,7 +79,7 @@ def test_taps_and_dataset_parameters_can_be_changed():
     (dict(preset="digits", seed=-1), "seed"),
     (dict(preset="digits", neuron_taps=0), "taps"),
     (dict(preset="digits", neuron_taps="8"), "taps"),
-    (dict(preset="scifar", width=40.0), "over the limit"),
+    (dict(preset="scifar", width=20.0), "over the limit"),
 ])
 def test_bad_arguments_are_one_line_errors(kwargs, message):
     with pytest.raises(ConfigError, match=message) as caught:
