@@ -1,18 +1,22 @@
-"""The accuracy bar on sequential digits, row by row (the ``digits`` preset, 40 epochs), stated over seeds.
+"""The accuracy bar on sequential digits, row by row (the ``digits`` preset, 40 epochs), seed by seed.
 
 For each seed in ``SEEDS`` the preset is trained twice at the same budget: integer mul-free
-(QAT, exported) and its float (unquantized) twin. The bar:
+(QAT, exported) and its float (unquantized) twin. The bar, for every seed:
 
-* every exported integer model is bit-exact against its QAT eval (0 mismatches);
-* the integer models' mean accuracy over the seeds is >= 95%;
-* it is within 1 point of the float twins' mean (``mean(integer) >= mean(float) - 0.01``).
+* the exported integer model is bit-exact against its QAT eval (0 mismatches);
+* its accuracy on the whole test split (360 samples) is >= 95%;
+* it is within 1 point of its float twin's (``integer >= float - 0.01``).
 
-A mean over seeds is the bar because a single seed cannot carry it: the test split has 360
-samples (one sample = 0.28 points), and two runs of one seed agree bit for bit only on the same
-floating-point kernels. Each run here is pinned for that: one torch thread (a reduction's
-rounding depends on how it is split over threads), deterministic algorithms, and the
-``taploop`` temporal convolution (no timing-based autoselect). The six runs go to two worker
-processes, one per core.
+Measured on a 2-core x86_64 machine, torch 2.13.0+cpu: integer 97.78 / 96.11 / 97.50%, float twin
+96.94 / 96.39 / 97.50% (seeds 0, 1, 2). Without the BatchNorm freeze below, seed 0 gave 95.28%
+against 97.22%, and this test fails.
+
+Each run is pinned so that the same seed gives the same weights: one torch thread (a
+reduction's rounding depends on how it is split over threads), deterministic algorithms, and
+the ``taploop`` temporal convolution (no timing-based autoselect). On a CPU with other vector
+kernels the rounding, and so a run, may still differ; the margins above (the worst seed is 1.1
+points above 95% and 0.28 points below its twin) are what carries the bar there. The six runs
+go to two worker processes, one per core.
 
 The bar is met by freezing the neurons' BatchNorm statistics for the last quarter of the
 epochs (``SpikingNetwork.schedule_epoch``): the fast tests below pin that mechanism.
@@ -73,10 +77,6 @@ def seed_runs() -> tuple[list[tuple[float, int]], list[float]]:
     return results[0::2], [accuracy for accuracy, _ in results[1::2]]
 
 
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
-
-
 @settings(max_examples=25)
 @given(seed=st.integers(0, 2**16), channels=st.integers(1, 6), taps=st.integers(1, 6), dilation=st.integers(1, 3))
 def test_frozen_statistics_train_exactly_the_eval_integer_neuron(seed, channels, taps, dilation):
@@ -119,11 +119,12 @@ def test_the_last_quarter_of_the_epochs_trains_on_frozen_statistics(epochs, firs
 
 
 @pytest.mark.slow
-def test_integer_mul_free_digits_meets_the_bar_over_seeds():
+def test_integer_mul_free_digits_meets_the_bar_for_every_seed():
     integer, twins = seed_runs()
-    accuracies = [accuracy for accuracy, _ in integer]
-    report = f"integer {accuracies}, float twin {twins}"
+    report = "; ".join(f"seed {seed}: integer {accuracy:.4f} ({mismatches} mismatches), float twin {twin:.4f}"
+                       for seed, (accuracy, mismatches), twin in zip(SEEDS, integer, twins))
     print(report)
-    assert [mismatches for _, mismatches in integer] == [0] * len(SEEDS), report
-    assert _mean(accuracies) >= BAR, report
-    assert _mean(accuracies) >= _mean(twins) - GAP, report
+    for (accuracy, mismatches), twin in zip(integer, twins):
+        assert mismatches == 0, report
+        assert accuracy >= BAR, report
+        assert accuracy >= twin - GAP, report
