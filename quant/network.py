@@ -31,6 +31,9 @@ from .surrogate import Surrogate
 
 PSU_FAMILY = {"psu": PSU, "ipsu": IPSU, "rpsu": RPSU}
 
+FROZEN_STATISTICS_FRACTION = 0.25
+"""Share of the epochs, at the end of training, with the neurons' BatchNorm statistics frozen."""
+
 FLOAT32_EXACT_WIDTH = 25
 """Signed integers of at most this many bits (|v| <= 2^24) are exact in float32."""
 
@@ -122,6 +125,21 @@ class SpikingNetwork(nn.Module):
         self.classes = channels * length
         self._plan_key: tuple | None = None
         self._plan: IntegerPlan | None = None
+
+    def schedule_epoch(self, epoch: int, epochs: int) -> None:
+        """Set up epoch ``epoch`` (0-based) of ``epochs``: the last ``floor(FROZEN_STATISTICS_FRACTION * epochs)``
+        epochs train the channel-wise neurons on frozen running statistics.
+
+        With batch statistics every batch quantizes a slightly different fused kernel and threshold
+        (a change of the variance moves taps across power-of-two rounding boundaries), while eval and
+        the exported integer model use the running ones. Freezing them for the final epochs (the BN
+        freeze of Jacob et al., CVPR 2018) trains exactly the kernel and threshold that are exported.
+        The float twin gets the same schedule, so the two stay comparable.
+        """
+        frozen = epoch >= epochs - int(FROZEN_STATISTICS_FRACTION * epochs)
+        for module in self.layers:
+            if isinstance(module, ChannelwiseNeuron):
+                module.frozen_statistics = frozen
 
     def _integer_layers(self) -> list[nn.Module]:
         return [m for m in self.layers if not isinstance(m, nn.Dropout)]

@@ -225,6 +225,7 @@ def _train(cfg: RunConfig, out: Path, resume: bool, console: Console, progress: 
                       rate=0.0)  # reset replaces all fields
             generator = torch.Generator().manual_seed(cfg.train.seed * SEED_STRIDE + epoch)
             distributed.reseed(cfg.train.seed * SEED_STRIDE + epoch)
+            net.schedule_epoch(epoch, cfg.train.epochs)
             net.train()
             began, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
             shards = train_data.batches(batch_size, shuffle=True, generator=generator, rank=rank, world_size=world)

@@ -7,7 +7,8 @@ The threshold is a BatchNorm over the membrane,
 ``S = Heaviside(gamma * (H - mu) / sqrt(var + eps) + beta)`` (gamma = 1,
 beta = -1 initially; batch statistics in training, running statistics with
 momentum 0.1 at eval; under data-parallel training the batch statistics of
-the global batch, all-reduced over the ranks), fused into the kernel before
+the global batch, all-reduced over the ranks; with ``frozen_statistics`` the
+running ones in training too, not updated), fused into the kernel before
 quantization:
 ``Wf = W * gamma / sqrt(var + eps)``, ``bf = beta - gamma * mu / sqrt(var + eps)``.
 
@@ -87,6 +88,9 @@ class ChannelwiseNeuron(nn.Module):
         self.beta = nn.Parameter(-torch.ones(channels))
         self.register_buffer("running_mean", torch.zeros(channels))
         self.register_buffer("running_var", torch.ones(channels))
+        #: Train on the running statistics (kept fixed) instead of the batch's: the quantized kernel and
+        #: threshold are then those of eval mode, so QAT trains the integer model itself.
+        self.frozen_statistics = False
 
     def extra_repr(self) -> str:
         window = self.exp_window or f"top-{self.shift_max}"
@@ -94,12 +98,12 @@ class ChannelwiseNeuron(nn.Module):
                f"exp_window={window}"
 
     def _statistics(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Batch statistics of the unfused membrane (training) or the running ones (eval).
+        """Batch statistics of the unfused membrane (training) or the running ones (eval, frozen).
 
         Under data-parallel training the batch is the global one: the statistics
         are all-reduced over the ranks (:func:`~shiftspike.quant.distributed.batch_moments`).
         """
-        if not self.training:
+        if not self.training or self.frozen_statistics:
             return self.running_mean, self.running_var
         h = temporal_conv(x, self.weight, self.dilation, impl=self.impl)
         mean, var, n = batch_moments(h, [i for i in range(h.dim()) if i != 2])
