@@ -295,6 +295,7 @@ class Case:
     inputs: list[Path] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
     work: list[Path] = field(default_factory=list)  # folders a verb may fill even when it fails (verify)
+    capped: bool = True  # run under the address-space cap (not for verbs that start tools: see ``guarded``)
 
     def add_input(self, name: str, blob: bytes) -> Path:
         path = self.root / name
@@ -306,8 +307,8 @@ class Case:
 def hostile_path(data, case: Case, name: str, blob: bytes) -> str:
     """Usually ``blob`` written as ``name``; sometimes a missing path, a directory, ``/dev/zero`` or an
     empty file instead."""
-    kind = data.draw(st.sampled_from(["file"] * 6 + ["missing", "directory", "dev-zero", "empty"]),
-                     label=f"{name} path")
+    kinds = ["file"] * 6 + ["missing", "directory", "empty"] + (["dev-zero"] if case.capped else [])
+    kind = data.draw(st.sampled_from(kinds), label=f"{name} path")
     path = case.root / name
     if kind == "missing":
         return str(path)
@@ -379,16 +380,23 @@ def _address_space() -> int:
     raise RuntimeError("no VmSize in /proc/self/status")
 
 
+#: The argv, exit code and stderr of the last case (for a report of findings).
+LAST_CASE: dict = {}
+
+
 class Hang(Exception):
     """A case ran longer than SHIFTSPIKE_FUZZ_WATCHDOG seconds."""
 
 
 @contextlib.contextmanager
-def guarded():
+def guarded(capped: bool = True):
     """The case's address space capped at its current size plus :data:`MEMORY_HEADROOM` (and the optional
-    watchdog)."""
+    watchdog). The cap is inherited by child processes, and Yosys (run in wasmtime, which reserves gigabytes of
+    address space) cannot start under it, so the verbs that start tools (rtl, synth, verify) run uncapped and
+    are never handed ``/dev/zero``; their files are read by the same loaders as the capped verbs'."""
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (_address_space() + MEMORY_HEADROOM, hard))
+    if capped:
+        resource.setrlimit(resource.RLIMIT_AS, (_address_space() + MEMORY_HEADROOM, hard))
 
     def alarm(_signum, _frame):
         raise Hang(f"case still running after {WATCHDOG} s")
@@ -404,10 +412,10 @@ def guarded():
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
-def run_cli(argv: list[str]) -> tuple[int, str]:
+def run_cli(argv: list[str], capped: bool = True) -> tuple[int, str]:
     """``main(argv)`` in this process -> (exit code, stderr); an exception other than SystemExit escapes."""
     err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), guarded():
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), guarded(capped):
         try:
             code = main(argv)
         except SystemExit as exit_:
@@ -418,9 +426,11 @@ def run_cli(argv: list[str]) -> tuple[int, str]:
 def check_case(case: Case, argv: list[str], full_fs: Path | None, codes=(0, 2)) -> int:
     """Run ``argv`` and hold it to the module's contract; return the exit code."""
     verb = argv[0]
+    LAST_CASE.update(argv=argv, stderr=None)
     roots = [case.root] + ([full_fs] if full_fs is not None else [])
     before = _files(roots)
-    code, err = run_cli(argv)
+    code, err = run_cli(argv, case.capped)
+    LAST_CASE.update(stderr=err, code=code)
     assert "Traceback" not in err, err
     assert code in codes, f"exit code {code!r}; stderr: {err!r}"
     if code == 2:
@@ -449,10 +459,9 @@ def check_case(case: Case, argv: list[str], full_fs: Path | None, codes=(0, 2)) 
 # Fixtures: the valid files, a tiny trained run, an rtl folder, a full file system
 
 
-@pytest.fixture(scope="module")
-def full_fs(tmp_path_factory):
-    """A 64 KiB tmpfs filled to the last byte (None where this process may not mount one)."""
-    mount = tmp_path_factory.mktemp("full-fs")
+@contextlib.contextmanager
+def mounted_full_fs(mount: Path):
+    """A 64 KiB tmpfs at ``mount`` filled to the last byte; None where this process may not mount one."""
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
                       capture_output=True).returncode != 0:
         yield None
@@ -467,57 +476,71 @@ def full_fs(tmp_path_factory):
         subprocess.run(["umount", str(mount)], capture_output=True)
 
 
-@pytest.fixture(scope="module")
-def valid():
-    """The valid material the cases mutate (numba kernels compiled and torch imported before any cap)."""
+def make_valid() -> dict:
+    """The valid material the cases mutate (numba kernels compiled before any cap)."""
+    from shiftspike.sim import load, run
+
     models = {seed: model_bytes(seed) for seed in range(4)}
     arrays = {}
     with tempfile.TemporaryDirectory() as folder:
         for seed, blob in models.items():
             path = Path(folder) / "m.ssm"
             path.write_bytes(blob)
-            from shiftspike.sim import load, run
-
             model = load(path)
             arrays[seed] = random_input(model, batch=2, timesteps=min(model.timesteps, 6), seed=seed)
             run(model, arrays[seed], record_membranes=True)
     import tomllib
 
-    energy = tomllib.loads(ENERGY_TOML.read_text())
-    return {"models": models, "inputs": arrays, "energy": energy}
+    return {"models": models, "inputs": arrays, "energy": tomllib.loads(ENERGY_TOML.read_text())}
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, valid):
-    """A tiny trained run (one epoch of a 6-unit digits network) and its exported model and test inputs."""
-    pytest.importorskip("torch")
-    root = tmp_path_factory.mktemp("trained")
+def make_trained(root: Path) -> dict:
+    """A tiny trained run in ``root`` (one epoch of a 6-unit digits network): its files by name, its
+    exported model, two test inputs and its config (torch imported before any cap)."""
     config = root / "tiny.toml"
     config.write_text(to_toml(TRAIN_CONFIG))
     run_dir = root / "run"
     assert main(["train", "--config", str(config), "--out", str(run_dir), "--no-progress"]) == 0
     assert main(["export", str(run_dir), "-o", str(root / "m.ssm"), "--no-check"]) == 0
     assert main(["inputs", str(run_dir), "-o", str(root / "x.npy"), "--samples", "2"]) == 0
-    return {name: (run_dir / name).read_bytes() for name in ("checkpoint.pt", "config.json", "metrics.jsonl",
-                                                              "summary.json")} | {
-        "model": (root / "m.ssm").read_bytes(), "x": np.load(root / "x.npy"), "config": json.loads(
-            (run_dir / "config.json").read_text())}
+    files = {name: (run_dir / name).read_bytes() for name in ("checkpoint.pt", "config.json", "metrics.jsonl",
+                                                               "summary.json")}
+    return files | {"model": (root / "m.ssm").read_bytes(), "x": np.load(root / "x.npy"),
+                    "config": json.loads((run_dir / "config.json").read_text())}
 
 
-@pytest.fixture(scope="module")
-def rtl_folder(tmp_path_factory, valid):
-    """The files ``shiftspike rtl`` writes for one small core, by name, and its model and input."""
-    root = tmp_path_factory.mktemp("rtl")
+def make_rtl_folder(root: Path) -> dict:
+    """The files ``shiftspike rtl`` writes for one small core, by name, and its model and an input."""
     model = random_model(2, input_kind="int", input_width=4, neuron_layers=1, channels=3, taps=2, dilation=1,
                          conv=False, direct=True, readout=True)
     model.save(root / "m.ssm")
     assert main(["rtl", str(root / "m.ssm"), "-o", str(root / "rtl"), "--lanes", "1"]) == 0
-    x = random_input(model, batch=1, timesteps=4, seed=2)
     return {"files": {p.name: p.read_bytes() for p in (root / "rtl").iterdir() if p.is_file()},
-            "model": (root / "m.ssm").read_bytes(), "x": x}
+            "model": (root / "m.ssm").read_bytes(), "x": random_input(model, batch=1, timesteps=4, seed=2)}
 
 
-# No shrinking: a failing case is reported as drawn (shrinking a memory blow-up or a slow verb takes minutes).
+@pytest.fixture(scope="module")
+def full_fs(tmp_path_factory):
+    with mounted_full_fs(tmp_path_factory.mktemp("full-fs")) as mount:
+        yield mount
+
+
+@pytest.fixture(scope="module")
+def valid():
+    return make_valid()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    pytest.importorskip("torch")
+    return make_trained(tmp_path_factory.mktemp("trained"))
+
+
+@pytest.fixture(scope="module")
+def rtl_folder(tmp_path_factory):
+    return make_rtl_folder(tmp_path_factory.mktemp("rtl"))
+
+
 FUZZ = dict(deadline=None, database=None, suppress_health_check=list(HealthCheck),
             phases=[Phase.explicit, Phase.generate])
 
@@ -590,6 +613,7 @@ def case_sim(data, case: Case, valid, full_fs):
 
 
 def case_rtl(data, case: Case, valid, full_fs):
+    case.capped = False
     model, _ = model_input(data, case, valid)
     argv = ["rtl", model, "-o", output_path(data, case, "rtl", full_fs, is_dir=True)]
     argv += data.draw(st.sampled_from([[], ["--lanes", "1"], ["--lanes", "999999"], ["--layer", "0"],
@@ -616,6 +640,7 @@ def rtl_dir(data, case: Case, rtl_folder) -> str:
 
 
 def case_synth(data, case: Case, rtl_folder, full_fs):
+    case.capped = False
     argv = ["synth", rtl_dir(data, case, rtl_folder), "--no-progress"]
     argv += data.draw(st.sampled_from([[], ["--target", "nonesuch"]]), label="target")
     if data.draw(st.booleans(), label="--json"):
@@ -624,6 +649,7 @@ def case_synth(data, case: Case, rtl_folder, full_fs):
 
 
 def case_verify(data, case: Case, rtl_folder, full_fs):
+    case.capped = False
     folder = rtl_dir(data, case, rtl_folder)
     model = rtl_folder["model"]
     if data.draw(st.booleans(), label="mutate model"):
