@@ -54,7 +54,7 @@ from shiftspike.cli import main
 from shiftspike.sim import random_input, random_model
 
 ENV_EXAMPLES = os.environ.get("SHIFTSPIKE_FUZZ_EXAMPLES")
-FAST_EXAMPLES = int(ENV_EXAMPLES or 25)
+FAST_EXAMPLES = int(ENV_EXAMPLES or 20)
 SLOW_EXAMPLES = int(ENV_EXAMPLES or 300)
 WATCHDOG = int(os.environ.get("SHIFTSPIKE_FUZZ_WATCHDOG", "0"))
 MEMORY_HEADROOM = 3 << 29  # bytes of address space a case may add (1.5 GiB)
@@ -297,10 +297,12 @@ class Case:
     work: list[Path] = field(default_factory=list)  # folders a verb may fill even when it fails (verify)
     capped: bool = True  # run under the address-space cap (not for verbs that start tools: see ``guarded``)
 
-    def add_input(self, name: str, blob: bytes) -> Path:
+    def add_input(self, name: str, blob: bytes, read: bool = True) -> Path:
+        """Write ``blob`` as ``name``; a file the verb reads (``read``) must not change."""
         path = self.root / name
         path.write_bytes(blob)
-        self.inputs.append(path)
+        if read:
+            self.inputs.append(path)
         return path
 
 
@@ -663,8 +665,34 @@ def case_verify(data, case: Case, rtl_folder, full_fs):
     check_case(case, argv, full_fs, codes=(0, 1, 2))
 
 
+def mutate_checkpoint(data, blob: bytes) -> bytes:
+    """A checkpoint with one field (or one field of a nested dict: a weight of ``model``, a layer of ``config``)
+    replaced by a hostile value or a tensor of another shape, or deleted; or its bytes mutated (a broken zip or
+    pickle stream)."""
+    import torch
+
+    if data.draw(st.booleans(), label="checkpoint bytes"):
+        return mutate_bytes(data, blob)
+    checkpoint = torch.load(io.BytesIO(blob), weights_only=True)
+    target, key = checkpoint, data.draw(st.sampled_from(sorted(checkpoint)), label="checkpoint key")
+    if isinstance(target[key], dict) and target[key] and data.draw(st.booleans(), label="nested"):
+        target, key = target[key], data.draw(st.sampled_from(sorted(target[key])), label="nested key")
+    value = data.draw(st.sampled_from(["delete", None, -2, 0, 10**30, 1e309, "x", [], {}, "tensor-0", "tensor-big",
+                                       "tensor-wrong", "tensor-nan"]), label="checkpoint value")
+    if value == "delete":
+        del target[key]
+    else:
+        tensors = {"tensor-0": torch.zeros(0), "tensor-big": torch.zeros(1, 1).expand(1 << 20, 1 << 20),
+                   "tensor-wrong": torch.zeros(3, 5, 7), "tensor-nan": torch.full((6, 64), float("nan"))}
+        target[key] = tensors.get(value, value) if isinstance(value, str) else value
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    return buffer.getvalue()
+
+
 def run_folder(data, case: Case, trained, mutate: set[str]) -> Path:
-    """A copy of the tiny trained run with one of the files in ``mutate`` mutated (or none)."""
+    """A copy of the tiny trained run with one of the files in ``mutate`` (the ones the verb reads) mutated or
+    deleted, or none."""
     folder = case.root / "run"
     folder.mkdir()
     choice = data.draw(st.sampled_from(sorted(mutate) + ["none"]), label="run file")
@@ -673,11 +701,13 @@ def run_folder(data, case: Case, trained, mutate: set[str]) -> Path:
         if name == choice:
             if name == "config.json":
                 blob = mutate_text(data, trained["config"], "json")
+            elif name == "checkpoint.pt":
+                blob = mutate_checkpoint(data, blob)
             else:
                 blob = mutate_bytes(data, blob)
             if data.draw(st.integers(0, 5), label="delete") == 0:
                 continue
-        case.add_input(f"run/{name}", blob)
+        case.add_input(f"run/{name}", blob, read=name in mutate)
     return folder
 
 
