@@ -623,9 +623,9 @@ def case_rtl(data, case: Case, valid, full_fs):
     check_case(case, argv, full_fs)
 
 
-def rtl_dir(data, case: Case, rtl_folder) -> str:
+def rtl_dir(data, case: Case, rtl_folder, reads_models: bool) -> str:
     """The rtl folder with one of its files mutated (sidecar by structure or bytes, Verilog or model by
-    bytes), deleted, or left valid."""
+    bytes), deleted, or left valid; its single-layer models count as inputs only if ``reads_models``."""
     folder = case.root / "rtl"
     folder.mkdir()
     files = dict(rtl_folder["files"])
@@ -637,13 +637,13 @@ def rtl_dir(data, case: Case, rtl_folder) -> str:
         files[name] = mutate_text(data, json.loads(files[name]), "json") if name.endswith(".json") \
             else mutate_model(data, files[name]) if name.endswith(".ssm") else mutate_bytes(data, files[name])
     for file_name, blob in files.items():
-        case.add_input(f"rtl/{file_name}", blob)
+        case.add_input(f"rtl/{file_name}", blob, read=reads_models or not file_name.endswith(".ssm"))
     return str(folder)
 
 
 def case_synth(data, case: Case, rtl_folder, full_fs):
     case.capped = False
-    argv = ["synth", rtl_dir(data, case, rtl_folder), "--no-progress"]
+    argv = ["synth", rtl_dir(data, case, rtl_folder, reads_models=False), "--no-progress"]
     argv += data.draw(st.sampled_from([[], ["--target", "nonesuch"]]), label="target")
     if data.draw(st.booleans(), label="--json"):
         argv += ["--json", output_path(data, case, "synth.json", full_fs)]
@@ -652,7 +652,7 @@ def case_synth(data, case: Case, rtl_folder, full_fs):
 
 def case_verify(data, case: Case, rtl_folder, full_fs):
     case.capped = False
-    folder = rtl_dir(data, case, rtl_folder)
+    folder = rtl_dir(data, case, rtl_folder, reads_models=True)
     model = rtl_folder["model"]
     if data.draw(st.booleans(), label="mutate model"):
         model = mutate_model(data, model)
