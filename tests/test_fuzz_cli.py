@@ -712,7 +712,7 @@ def run_folder(data, case: Case, trained, mutate: set[str]) -> Path:
 
 
 def case_export(data, case: Case, trained, full_fs):
-    folder = run_folder(data, case, trained, {"checkpoint.pt", "config.json"})
+    folder = run_folder(data, case, trained, {"checkpoint.pt"})  # the config is inside the checkpoint
     source = str(folder / "checkpoint.pt") if data.draw(st.booleans(), label="checkpoint") else str(folder)
     argv = ["export", source, "-o", output_path(data, case, "m.ssm", full_fs)]
     argv += data.draw(st.sampled_from([["--no-check"], ["--no-check"], [], ["--no-check", "--widths", "1"],
