@@ -475,7 +475,7 @@ def mounted_full_fs(mount: Path):
                 filler.flush()
         yield mount
     finally:
-        subprocess.run(["umount", str(mount)], capture_output=True)
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
 def make_valid() -> dict:
