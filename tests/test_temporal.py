@@ -175,10 +175,12 @@ def test_autoselect_times_once_and_caches_on_disk():
     assert report["choices"] == {key: choice}
 
 
-def test_autoselect_tolerates_a_corrupt_cache_file():
+@pytest.mark.parametrize("text", ["{not json", "[" * 100_000, '{"version": 1, "choices": {"k": {"impl": 1' + "0" * 5000 + "}}}"],
+                         ids=["not-json", "deep-nesting", "long-integer"])
+def test_autoselect_tolerates_a_corrupt_cache_file(text):
     path = autoselect.cache_path()
     path.parent.mkdir(parents=True)
-    path.write_text("{not json")
+    path.write_text(text)
     x, weight = small_layer()
     temporal_conv(x, weight, 1)
     assert autoselect_report()["timed"] == 1

@@ -22,7 +22,6 @@ a choice may be off, and it stays in the cache until the file is removed. The ch
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import statistics
@@ -65,11 +64,13 @@ def cache_path() -> Path | None:
 
 
 def _read(path: Path) -> dict[str, dict]:
+    if not path.is_file():
+        return {}
     try:
-        data = json.loads(path.read_text())
+        data = safe_io.read_json(path, "autoselect cache")
         choices = data["choices"] if data.get("version") == FORMAT_VERSION else {}
         return {k: v for k, v in choices.items() if isinstance(v, dict) and isinstance(v.get("impl"), str)}
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+    except (safe_io.FileFormatError, TypeError, KeyError, AttributeError):
         return {}
 
 
