@@ -33,12 +33,16 @@ def _scaled(n: int, width: float) -> int:
     return max(1, round(n * width))
 
 
+#: Largest hidden-size factor (a finite bound; the parameter budget of ``quant.budget`` still applies).
+MAX_WIDTH = 64.0
+
+
 def preset(name: str, width: float = 1.0) -> dict:
     """The raw config of preset ``name`` with hidden sizes multiplied by ``width``."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    if not width > 0:
-        raise ValueError(f"width must be > 0, got {width}")
+    if not 0 < width <= MAX_WIDTH:
+        raise ValueError(f"width must be > 0 and at most {MAX_WIDTH}, got {width}")
     w = lambda n: _scaled(n, width)  # noqa: E731
     if name == "digits":
         layers = [_fc(w(128)), NEURON, DROPOUT, _fc(w(128)), NEURON, DROPOUT, _fc(10), READOUT]

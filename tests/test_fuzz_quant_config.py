@@ -190,3 +190,16 @@ def test_every_preset_fits_the_budget():
         cfg = config.validate(presets.preset(name))
         net = budget.check_budget(cfg.model, input_info(cfg.data.name, **cfg.data.params))
         assert all(t.device == torch.device("meta") for t in net.state_dict().values())
+
+
+@settings(max_examples=60)
+@given(width=st.floats(allow_nan=True, allow_infinity=True), name=st.sampled_from(presets.PRESETS))
+def test_preset_width_is_a_valid_config_or_one_line(width, name):
+    """Any float ``--width`` (inf, nan, 1e300, negative, tiny) gives a config or a one-line ValueError."""
+    try:
+        raw = presets.preset(name, width)
+    except ValueError as error:
+        assert "\n" not in str(error) and "width" in str(error)
+        return
+    assert 0 < width <= presets.MAX_WIDTH
+    config.validate(raw, "preset")
