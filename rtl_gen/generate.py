@@ -21,9 +21,7 @@ from shiftspike.sim.fileformat import write_atomic
 from shiftspike.sim.model import IntegerModel, Neuron
 
 from .core import CoreParams, NeuronCore
-
-SIDECAR_FORMAT = "shiftspike-rtl"
-SIDECAR_VERSION = 1
+from .sidecar import SIDECAR_FORMAT, SIDECAR_VERSION
 
 
 def core_params(model: IntegerModel, index: int, lanes: int | None = None, arith: str = "shift",

