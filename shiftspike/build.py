@@ -295,8 +295,6 @@ class Build:
 
     def config(self):
         """The run's config: the one given, else ``train/config.json``."""
-        from shiftspike.quant.config import read_run_config
-
         return self.cfg if self.cfg is not None else read_run_config(self.path("train"))
 
     # -- the steps ---------------------------------------------------------------------------------
@@ -313,7 +311,6 @@ class Build:
 
     def _export(self) -> StepResult:
         from shiftspike.quant.export import export
-        from shiftspike.quant.inputs import test_split
 
         cfg = self.config()
         with safe_io.Outputs() as outputs:
@@ -342,21 +339,20 @@ class Build:
 
     def _report(self) -> StepResult:
         from shiftspike.sim.energy import load_table
-        from shiftspike.sim.engine import check_resources
-        from shiftspike.sim.report import build_report, reports_markdown
+        from shiftspike.sim.plot import energy_chart
+        from shiftspike.sim.report import build_report
 
         model, x = self._inputs()
-        check_resources(model, x.shape[0], x.shape[1])
         text = f"{self.config().data.name} test split, B={x.shape[1]}, T={x.shape[0]}"
         reports = {name: build_report(model, x, load_table(name), text) for name in ENERGY_TABLES}
         with self.staged_folder("report/") as folder:
             for name, report in reports.items():
-                safe_io.write_json(folder / f"report-{name}.json", report.to_json())
+                safe_io.write_json(folder / f"report-{name}.json", report)
                 with safe_io.atomic_path(folder / f"energy-{name}.png", ".png") as tmp:
-                    report.plot().figure.savefig(tmp, format="png")
-            safe_io.write_atomic(folder / "report.md", reports_markdown(reports))
-        first = reports[ENERGY_TABLES[0]].to_json()["totals"]
-        facts = {name: r.to_json()["totals"]["energy_pj_per_sample"] for name, r in reports.items()} | {
+                    energy_chart(report, tmp)
+            safe_io.write_atomic(folder / "report.md", report_markdown(reports))
+        first = reports[ENERGY_TABLES[0]]["totals"]
+        facts = {name: r["totals"]["energy_pj_per_sample"] for name, r in reports.items()} | {
             "table": ENERGY_TABLES[0], "ratio_to_mul_free": first["ratio_to_mul_free"],
             "may_overflow": first["may_overflow"]}
         return StepResult("report", facts, {"reports": reports})
@@ -418,8 +414,57 @@ class Build:
         return StepResult("summary", {}, {"summary": self.path("summary.md")})
 
 
+def read_run_config(run_dir: str | Path):
+    """The validated ``RunConfig`` of training run ``run_dir`` (its ``config.json``)."""
+    from shiftspike.quant import config
+
+    path = Path(run_dir) / "config.json"
+    return config.validate(safe_io.read_json(path, "run config (config.json of a `shiftspike train` run)"),
+                           str(path))
+
+
+def test_split(cfg, samples: int | None = None, data_path: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The test split of ``cfg``'s dataset as integer-model input ``x [T, B, features]`` (the first
+    ``samples`` samples, default all) and its labels ``y [B]`` int64."""
+    from shiftspike.quant.data import load_dataset
+
+    data = load_dataset(cfg.data.name, "test", data_path or cfg.data.path, **cfg.data.params)
+    xs, ys = [], []
+    for x, y in data.batches(256, shuffle=False):
+        xs.append(data.info.to_int(x))
+        ys.append(y.numpy())
+    return np.concatenate(xs, axis=1)[:, :samples], np.concatenate(ys)[:samples]
+
+
+def run_test_split(run_dir: str | Path, samples: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`test_split` of training run ``run_dir``."""
+    return test_split(read_run_config(run_dir), samples)
+
+
 def _fmt(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}"
+
+
+def report_markdown(reports: dict) -> str:
+    """Markdown tables of the energy reports (``{table name: build_report dict}``): per neuron layer and
+    for the whole network, the mul-free network against the multiplier networks, pJ per sample."""
+    lines = ["# Energy report", ""]
+    for name, report in reports.items():
+        totals = report["totals"]
+        lines += [f"## Energy table `{name}` ({report['energy_table']['convention']} counting)", "",
+                  f"Input: {report['run']['input']}.", "",
+                  "| layer | type | mul-free (pJ/sample) | multiplier per tap | PSN (T x T) |",
+                  "|---|---|---:|---:|---:|"]
+        for entry in report["layers"]:
+            c = entry.get("compare_pj_per_sample")
+            if c:
+                lines.append(f"| {entry['index']} | {entry['type']} | {_fmt(c['mul_free'])} | {_fmt(c['mul_taps'])} "
+                             f"| {_fmt(c['psn'])} |")
+        e, r = totals["energy_pj_per_sample"], totals["ratio_to_mul_free"]
+        lines += [f"| | **whole network** | **{_fmt(e['mul_free'])}** | **{_fmt(e['mul_taps'])}** "
+                  f"| **{_fmt(e['psn'])}** |",
+                  f"| | ratio to mul-free | 1.00x | {r['mul_taps']:.2f}x | {r['psn']:.2f}x |", ""]
+    return "\n".join(lines)
 
 
 #: The run folder's files as the summary lists them.
