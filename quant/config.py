@@ -7,20 +7,29 @@ three tables::
     [model]           # neuron kind, layer list, taps, dilation schedule, quantization
     [train]           # epochs, batch_size, lr, optimizer, schedule, seed
 
-Unknown keys are errors. ``docs/training.md`` lists every key.
+Unknown keys are errors, and types are strict: ``epochs = "1"`` or ``epochs = true``
+is refused (a float key accepts an integer). ``docs/training.md`` lists every key.
+A run directory's ``config.json`` (written by training) is read back with
+:func:`read_run_config`.
 """
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from shiftspike.sim.errors import ShiftspikeError
+from shiftspike.sim import safe_io
+from shiftspike.sim.errors import FileFormatError, ShiftspikeError
 
 NEURONS = ("mulfree", "float", "psn", "masked-psn", "sliding-psn", "lif", "lif-soft", "psu", "ipsu", "rpsu",
            "dyndecay", "dyndecay-int", "saf")
+
+
+#: Most layers a model may list.
+MAX_LAYERS = 256
+#: File name of the resolved config in a run directory.
+RUN_CONFIG = "config.json"
 
 
 class ConfigError(ShiftspikeError, ValueError):
@@ -28,7 +37,7 @@ class ConfigError(ShiftspikeError, ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class DenseLayer(_Strict):
@@ -83,12 +92,13 @@ class ModelConfig(_Strict):
     """``neuron``: ``mulfree`` (quantized, exportable) or a float baseline; ``layers`` ends with a readout."""
 
     neuron: Literal[NEURONS] = "mulfree"
-    layers: list[Layer] = Field(min_length=2)
+    layers: list[Layer] = Field(min_length=2, max_length=MAX_LAYERS)
     taps: int = Field(default=8, ge=1, le=1024)
     dilation_period: int = Field(default=3, ge=1, le=4096)
-    dilations: list[Annotated[int, Field(ge=1, le=4096)]] | None = None
+    dilations: list[Annotated[int, Field(ge=1, le=4096)]] | None = Field(default=None, max_length=MAX_LAYERS)
     shift_max: int = Field(default=7, ge=0, le=24)
-    exp_window: tuple[int, int] | None = None
+    #: ``[e_min, e_max]``; a TOML or JSON list, so the tuple itself is not strict (its integers are).
+    exp_window: tuple[int, int] | None = Field(default=None, strict=False)
     weight_bits: int = Field(default=8, ge=2, le=16)
     pow2_weights: bool = False
     surrogate: SurrogateConfig = SurrogateConfig()
@@ -154,14 +164,24 @@ def validate(raw: dict, source: str = "config") -> RunConfig:
 
 
 def load(path: str | Path) -> RunConfig:
-    """Read and validate a TOML config file."""
+    """Read and validate a TOML config file (guarded: size, nesting, integer length)."""
     path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such config file")
     try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read: {error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+        raw = safe_io.read_toml(path, "TOML config")
+    except FileFormatError as error:
+        raise ConfigError(str(error)) from None
+    return validate(raw, str(path))
+
+
+def read_run_config(run_dir: str | Path) -> RunConfig:
+    """The validated config of run directory ``run_dir`` (its ``config.json``, written by training)."""
+    path = Path(run_dir) / RUN_CONFIG
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file (a run directory written by `shiftspike train`)")
+    try:
+        raw = safe_io.read_json(path, "run config")
+    except FileFormatError as error:
+        raise ConfigError(str(error)) from None
     return validate(raw, str(path))

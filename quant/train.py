@@ -10,12 +10,17 @@ Under ``torchrun`` the processes train one model data-parallel
 (:mod:`shiftspike.quant.distributed`): ``train.batch_size`` is the global batch,
 each rank takes a disjoint part of it, and rank 0 alone logs and writes the run
 directory.
+
+Every file is written atomically (:mod:`shiftspike.sim.safe_io`). After each
+epoch ``metrics.jsonl`` is rewritten with every epoch so far, then the
+checkpoint: a run stopped between the two has one metrics line more than its
+checkpoint has epochs, and ``--resume`` drops the lines after the checkpoint's
+epoch, so the log holds every epoch 1..N exactly once.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +30,19 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from shiftspike.sim import safe_io
+from shiftspike.sim.errors import OutputError
+
 from . import checkpoint, distributed
-from .config import ConfigError, RunConfig
+from .budget import check_budget
+from .config import RUN_CONFIG, ConfigError, RunConfig
 from .data import SequenceData, load_dataset
 from .network import SpikingNetwork
 from .temporal import autoselect_report
 
 SEED_STRIDE = 1_000_003
+METRICS = "metrics.jsonl"
+SUMMARY = "summary.json"
 
 
 @dataclass
@@ -51,7 +62,8 @@ def load_data(cfg: RunConfig) -> tuple[SequenceData, SequenceData]:
 
 
 def build(cfg: RunConfig, data: SequenceData) -> SpikingNetwork:
-    """The network for ``cfg`` on ``data``'s input; its output size must match the classes."""
+    """The network for ``cfg`` on ``data``'s input (its size checked first); its output size must match the classes."""
+    check_budget(cfg.model, data.info)
     try:
         net = SpikingNetwork(cfg.model, data.info)
     except ValueError as error:
@@ -107,10 +119,47 @@ def _loss(logits: torch.Tensor, y: torch.Tensor, batch_total: int) -> tuple[torc
     return summed * (world / batch_total), summed.item()
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def _restore(path: Path, payload: dict, net: SpikingNetwork, optimizer: torch.optim.Optimizer, scheduler) -> None:
+    """Load a validated checkpoint's states; an optimizer or scheduler state of another kind is refused."""
+    fresh = optimizer.state_dict()["param_groups"]
+    saved = payload["optimizer"]["param_groups"]
+    if len(saved) != len(fresh) or any(set(a) != set(b) for a, b in zip(saved, fresh)):
+        raise checkpoint.CheckpointError(f"{path}: the optimizer state is not that of {type(optimizer).__name__}")
+    if set(payload["scheduler"]) != set(scheduler.state_dict()):
+        raise checkpoint.CheckpointError(f"{path}: the scheduler state is not that of {type(scheduler).__name__}")
+    try:
+        net.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        scheduler.load_state_dict(payload["scheduler"])
+        torch.set_rng_state(payload["rng"])
+    except (ValueError, KeyError, TypeError, RuntimeError) as error:
+        raise checkpoint.CheckpointError(f"{path}: cannot restore the training state "
+                                         f"({' '.join(str(error).split())[:160]})") from None
+
+
+def _logged_epochs(path: Path, completed: int) -> list[dict]:
+    """The records of ``metrics.jsonl`` for epochs 1..``completed`` (the checkpoint's), dropping later ones.
+
+    A log that misses one of these epochs or repeats one is refused: resuming would lose or duplicate it.
+    """
+    if completed == 0:
+        return []
+    if not path.is_file():
+        raise checkpoint.CheckpointError(f"{path}: missing, but the checkpoint has {completed} completed epochs")
+    try:
+        if path.stat().st_size > safe_io.MAX_TEXT_BYTES:
+            raise checkpoint.CheckpointError(f"{path}: larger than {safe_io.MAX_TEXT_BYTES} bytes")
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise checkpoint.CheckpointError(f"{path}: cannot read ({' '.join(str(error).split())[:120]})") from None
+    records = [safe_io.parse_json(line, f"{path} line {i + 1}") for i, line in enumerate(text.splitlines())]
+    if not all(isinstance(r, dict) and type(r.get("epoch")) is int for r in records):
+        raise checkpoint.CheckpointError(f"{path}: a line is not an epoch record")
+    kept = [r for r in records if r["epoch"] <= completed]
+    if [r["epoch"] for r in kept] != list(range(1, completed + 1)):
+        raise checkpoint.CheckpointError(f"{path}: does not hold epochs 1..{completed} once each, as the checkpoint "
+                                         "has; the run cannot be resumed without losing or repeating an epoch")
+    return kept
 
 
 def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, console: Console | None = None,
@@ -145,15 +194,16 @@ def _train(cfg: RunConfig, out: Path, resume: bool, console: Console, progress: 
         payload, saved, _ = checkpoint.load(ckpt_path)
         if saved.model_dump() != cfg.model_dump():
             raise ConfigError(f"{ckpt_path}: was trained with a different config; resume with the same one")
-        net.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
-        scheduler.load_state_dict(payload["scheduler"])
-        torch.set_rng_state(payload["rng"])
+        _restore(ckpt_path, payload, net, optimizer, scheduler)
         start = payload["epoch"]
+    logged = _logged_epochs(out / METRICS, start)
     step = distributed.data_parallel(net)
     if main:
-        out.mkdir(parents=True, exist_ok=True)
-        _write_atomic(out / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=2) + "\n")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputError(f"{out}: cannot create the run directory ({error.strerror or error})") from None
+        safe_io.write_json(out / RUN_CONFIG, cfg.model_dump(mode="json"))
     console.print(f"[bold]{train_data.name}[/]: {len(train_data.y)} train / {len(test_data.y)} test, "
                   f"T = {train_data.info.timesteps}; neuron {cfg.model.neuron}; "
                   f"{sum(p.numel() for p in net.parameters())} parameters; epochs {start + 1}..{cfg.train.epochs}"
@@ -195,9 +245,9 @@ def _train(cfg: RunConfig, out: Path, resume: bool, console: Console, progress: 
             m = EpochMetrics(epoch + 1, loss_sum / seen, correct / seen, evaluate(net, test_data), seconds,
                              seen / seconds)
             metrics.append(m)
+            logged.append(m.__dict__)
             if main:
-                with open(out / "metrics.jsonl", "a") as log:
-                    log.write(json.dumps(m.__dict__) + "\n")
+                safe_io.write_atomic(out / METRICS, "".join(json.dumps(r) + "\n" for r in logged))
                 checkpoint.save(ckpt_path, cfg, train_data.info, train_data.classes, epoch + 1, net.state_dict(),
                                 optimizer.state_dict(), scheduler.state_dict())
             console.log(f"epoch {m.epoch}: loss {m.train_loss:.4f}, train {m.train_accuracy:.4f}, "
@@ -210,5 +260,5 @@ def _train(cfg: RunConfig, out: Path, resume: bool, console: Console, progress: 
         "autoselect": select,
     }
     if main:
-        _write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+        safe_io.write_json(out / SUMMARY, summary)
     return summary

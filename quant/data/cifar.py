@@ -61,6 +61,11 @@ def read(file: str) -> tuple[np.ndarray, np.ndarray]:
     return labels, records[:, 1:].reshape(-1, 3, SIDE, SIDE)
 
 
+def describe() -> InputInfo:
+    """The input without loading it: T = 32 columns, 3 colour channels of 32 int9 rows."""
+    return InputInfo(INT, WIDTH, SCALE, channels=3, length=SIDE, timesteps=SIDE)
+
+
 def load(split: str, path=None, *, max_bytes: int) -> SequenceData:
     files = resolve(path, split)
     sizes = [os.path.getsize(f) for f in files]
@@ -69,5 +74,4 @@ def load(split: str, path=None, *, max_bytes: int) -> SequenceData:
     labels = np.concatenate([p[0] for p in parts]).astype(np.int64)
     planes = np.concatenate([p[1] for p in parts])  # [N, c, row, column]
     x = to_float(planes.transpose(0, 3, 1, 2), SCALE)  # [N, column (t), c, row (l)]
-    info = InputInfo(INT, WIDTH, SCALE, channels=3, length=SIDE, timesteps=SIDE)
-    return SequenceData(x, torch.from_numpy(labels), info, CLASSES, NAME)
+    return SequenceData(x, torch.from_numpy(labels), describe(), CLASSES, NAME)

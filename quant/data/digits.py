@@ -43,20 +43,29 @@ def _split() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {"train": (images[idx_train], labels[idx_train]), "test": (images[idx_test], labels[idx_test])}
 
 
-def _load(split: str, timesteps: int, channels: int, name: str, max_bytes: int) -> SequenceData:
+def describe_rows() -> InputInfo:
+    """The input of ``digits`` without loading it: T = 8 rows of 8 int6 pixels."""
+    return InputInfo(INT, WIDTH, SCALE, channels=8, length=1, timesteps=8)
+
+
+def describe_pixels() -> InputInfo:
+    """The input of ``digits-pixels`` without loading it: T = 64 pixels, one int6 channel."""
+    return InputInfo(INT, WIDTH, SCALE, channels=1, length=1, timesteps=64)
+
+
+def _load(split: str, info: InputInfo, name: str, max_bytes: int) -> SequenceData:
     images, labels = _split()[split]
-    shape = (len(labels), timesteps, channels, 1)
+    shape = (len(labels), info.timesteps, info.channels, 1)
     check_memory(name, shape, max_bytes)
     x = to_float(images.reshape(shape), SCALE)
-    info = InputInfo(INT, WIDTH, SCALE, channels=channels, length=1, timesteps=timesteps)
     return SequenceData(x, torch.from_numpy(labels.copy()), info, CLASSES, name)
 
 
 def load_rows(split: str, path=None, *, max_bytes: int) -> SequenceData:
     """``digits``: ``x [N, 8, 8, 1]``, step ``t`` = row ``t``."""
-    return _load(split, 8, 8, "digits", max_bytes)
+    return _load(split, describe_rows(), "digits", max_bytes)
 
 
 def load_pixels(split: str, path=None, *, max_bytes: int) -> SequenceData:
     """``digits-pixels``: ``x [N, 64, 1, 1]``, step ``t`` = pixel ``(t // 8, t % 8)``."""
-    return _load(split, 64, 1, "digits-pixels", max_bytes)
+    return _load(split, describe_pixels(), "digits-pixels", max_bytes)

@@ -124,6 +124,12 @@ def _add_noise(x: np.ndarray, rng: np.random.Generator, start: int, steps: int, 
         flat[(i * T + start + d) * C + c] = 1
 
 
+def describe(**params) -> InputInfo:
+    """The input for ``params`` without generating it: ``timesteps`` steps of ``channels`` spike channels."""
+    p = _params(params)
+    return InputInfo(SPIKE, 1, 1.0, channels=p["channels"], length=1, timesteps=p["timesteps"])
+
+
 def load(split: str, path=None, *, max_bytes: int, **params) -> SequenceData:
     p = _params(params)
     T, C, classes = p["timesteps"], p["channels"], p["classes"]

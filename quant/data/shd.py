@@ -132,9 +132,16 @@ def _bin_chunk(out: np.ndarray, times, units, offset: int, edges: np.ndarray, fi
     out[(sample[keep] * timesteps + b) * CHANNELS + u[keep]] = 1
 
 
+def describe(**params) -> InputInfo:
+    """The input for ``params`` without loading it: ``timesteps`` bins of 700 spike channels."""
+    timesteps = int_param(NAME, "timesteps", {**DEFAULTS, **params}["timesteps"], 1, 1 << 20)
+    return InputInfo(SPIKE, 1, 1.0, channels=CHANNELS, length=1, timesteps=timesteps)
+
+
 def load(split: str, path=None, *, max_bytes: int, **params) -> SequenceData:
     p = {**DEFAULTS, **params}
-    timesteps = int_param(NAME, "timesteps", p["timesteps"], 1, 1 << 20)
+    info = describe(**params)
+    timesteps = info.timesteps
     max_time = float_param(NAME, "max_time", p["max_time"], 0.0, 1e9, lo_open=True)
     file = resolve(path, split)
     times, units, labels = read(file)
@@ -144,6 +151,5 @@ def load(split: str, path=None, *, max_bytes: int, **params) -> SequenceData:
         raise DataError(f"{file}: label {labels[i]} of sample {i} is outside 0..{CLASSES - 1}")
     check_memory(f"{NAME} ({file})", (len(labels), timesteps, CHANNELS, 1), max_bytes)
     x = bin_spikes(times, units, timesteps, max_time, file, dtype=np.float32)  # binned straight into float32
-    info = InputInfo(SPIKE, 1, 1.0, channels=CHANNELS, length=1, timesteps=timesteps)
     y = torch.from_numpy(labels.astype(np.int64))
     return SequenceData(torch.from_numpy(x).unsqueeze(-1), y, info, CLASSES, NAME)

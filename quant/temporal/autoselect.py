@@ -13,7 +13,7 @@ a choice may be off, and it stays in the cache until the file is removed. The ch
 
 * cache dir: ``$SHIFTSPIKE_CACHE_DIR``, default ``~/.cache/shiftspike``;
 * ``SHIFTSPIKE_DISK_CACHE=0`` disables reading and writing the file (memory only);
-* the file is written atomically (temporary file + rename); an unreadable or corrupt file,
+* the file is written atomically (:func:`shiftspike.sim.safe_io.write_json`); an unreadable or corrupt file,
   or an entry naming an implementation that is not allowed for its key, is ignored and
   rewritten; a file that cannot be written only raises a warning.
 
@@ -26,12 +26,13 @@ import json
 import math
 import os
 import statistics
-import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import torch
+
+from shiftspike.sim import safe_io
 
 from .impls import EXACT, IMPLEMENTATIONS, applicable
 
@@ -76,14 +77,7 @@ def _write(path: Path, key: str, entry: dict) -> None:
     choices = _read(path)
     choices[key] = entry
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=CACHE_FILE, dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump({"version": FORMAT_VERSION, "choices": choices}, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    safe_io.write_json(path, {"version": FORMAT_VERSION, "choices": choices})
 
 
 def _time(name: str, x: torch.Tensor, weight: torch.Tensor, dilation: int, grad: torch.Tensor,
