@@ -254,14 +254,15 @@ def rtl_area_table(data: dict) -> str:
     for (c, k, d, p, loadable), pair in pairs.items():
         s, m = pair["shift"], pair["mul"]
         config = f"C = {c}, k = {k}, d = {d}, P = {p}{' (loadable)' if loadable else ''}"
-        both = None not in (s["luts"], m["luts"])
+        both = None not in (s["logic_cells"], m["logic_cells"])
         if both:
-            cells.append(s["luts"] / m["luts"])
+            cells.append(s["logic_cells"] / m["logic_cells"])
             fmax.append(s["fmax_mhz"] / m["fmax_mhz"])
         else:
-            misfits.append((config, "shift-add" if s["luts"] is None else "multiplier"))
+            misfits.append((config, "shift-add" if s["logic_cells"] is None else "multiplier"))
         body.append([str(c), str(k), str(d), str(p), "loadable" if loadable else "constant", str(s["cycles_per_step"]),
-                     f"{_cell(s['luts'])} / {_cell(m['luts'])}", f"{s['luts'] / m['luts']:.2f}" if both else "-",
+                     f"{_cell(s['logic_cells'])} / {_cell(m['logic_cells'])}",
+                     f"{s['logic_cells'] / m['logic_cells']:.2f}" if both else "-",
                      f"{_cell(s['fmax_mhz'], '.1f')} / {_cell(m['fmax_mhz'], '.1f')}",
                      f"{_cell(s['multipliers'])} / {_cell(m['multipliers'])}", _cell(s["ram_blocks"]),
                      "does not fit" if s["updates_per_second"] is None else f"{s['updates_per_second'] / 1e6:,.0f}"])

@@ -14,16 +14,14 @@ Run: ``.venv/bin/python benchmarks/rtl_area.py`` (a few minutes on 2 cores).
 
 from __future__ import annotations
 
-import json
-import tempfile
 from pathlib import Path
 
 from rich.progress import Progress
 
-from shiftspike.cli_rtl import synth_row
-from shiftspike.rtl_gen.generate import generate
-from shiftspike.rtl_gen.synth import SynthError, synthesize
+from shiftspike.rtl_gen.built import synthesize_core
+from shiftspike.rtl_gen.generate import build_core
 from shiftspike.sim import random_model
+from shiftspike.sim.safe_io import write_atomic, write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEED = 2026
@@ -48,29 +46,20 @@ def layer_model(channels: int, taps: int, dilation: int):
 
 def main() -> None:
     rows = []
-    with Progress() as progress, tempfile.TemporaryDirectory() as tmp:
+    with Progress() as progress:
         task = progress.add_task("place and route", total=2 * len(CONFIGS))
         for channels, taps, dilation, lanes, loadable in CONFIGS:
             model = layer_model(channels, taps, dilation)
             for arith in ("shift", "mul"):
-                verilog, meta_path = generate(model, 0, Path(tmp), lanes=lanes, arith=arith, loadable=loadable,
-                                            debug=False)
-                meta = json.loads(meta_path.read_text())
-                try:
-                    result = synthesize(verilog, meta["top"], "ice40-hx8k")
-                except SynthError as exc:  # a core too large for the device is a result, not a crash
-                    if not str(exc).startswith("does not fit"):
-                        raise
-                    result = {"error": str(exc), "luts": None, "fmax_mhz": None, "multipliers": None,
-                              "ram_blocks": None}
-                row = synth_row(meta, result)
-                row |= {"channels": channels, "acc_width": meta["neuron"]["acc_width"]}
+                core = build_core(model, 0, lanes=lanes, arith=arith, loadable=loadable, debug=False)
+                # unfit_ok: a core too large for the device is a result (does_not_fit), not a crash
+                row = synthesize_core(core, "ice40-hx8k", unfit_ok=True)
+                row |= {"channels": channels, "acc_width": core.params.layer.acc_width}
                 rows.append(row)
                 progress.advance(task)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "rtl_area.json").write_text(json.dumps({"target": "ice40-hx8k", "seed": SEED, "cores": rows},
-                                                      indent=2, sort_keys=True) + "\n")
-    (RESULTS / "rtl_area.md").write_text(markdown(rows))
+    write_json(RESULTS / "rtl_area.json", {"target": "ice40-hx8k", "seed": SEED, "cores": rows})
+    write_atomic(RESULTS / "rtl_area.md", markdown(rows))
     print(markdown(rows))
 
 
@@ -80,7 +69,7 @@ def _cell(value, fmt: str = "") -> str:
 
 def markdown(rows: list[dict]) -> str:
     lines = [
-        "| C | k | d | P | taps | cycles/step | LUTs shift | LUTs mul | LUT ratio mul/shift | "
+        "| C | k | d | P | taps | cycles/step | logic cells shift | logic cells mul | logic cell ratio mul/shift | "
         "Fmax shift MHz | Fmax mul MHz | multipliers shift / mul | RAM | updates/s shift |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -90,15 +79,15 @@ def markdown(rows: list[dict]) -> str:
                          {})[row["arith"]] = row
     for (c, k, d, p, loadable), pair in pairs.items():
         s, m = pair["shift"], pair["mul"]
-        ratio = "-" if None in (s["luts"], m["luts"]) else f"{m['luts'] / s['luts']:.2f}"
+        ratio = "-" if None in (s["logic_cells"], m["logic_cells"]) else f"{m['logic_cells'] / s['logic_cells']:.2f}"
         lines.append(
             f"| {c} | {k} | {d} | {p} | {'loadable' if loadable else 'constant'} | {s['cycles_per_step']} | "
-            f"{_cell(s['luts'])} | {_cell(m['luts'])} | {ratio} | {_cell(s['fmax_mhz'], '.1f')} | "
+            f"{_cell(s['logic_cells'])} | {_cell(m['logic_cells'])} | {ratio} | {_cell(s['fmax_mhz'], '.1f')} | "
             f"{_cell(m['fmax_mhz'], '.1f')} | {_cell(s['multipliers'])} / {_cell(m['multipliers'])} | "
             f"{_cell(s['ram_blocks'])} | {_cell(s['updates_per_second'], '.3g')} |"
         )
     lines.append("")
-    lines.append("LUTs: nextpnr's used ICESTORM_LC logic cells (of 7680); \"does not fit\": the core needs more "
+    lines.append("Logic cells: nextpnr's used ICESTORM_LC (of 7680); \"does not fit\": the core needs more "
                  "logic cells than the HX8K has.")
     return "\n".join(lines) + "\n"
 

@@ -9,7 +9,6 @@ options give byte-identical files.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +16,8 @@ from amaranth import Shape
 from amaranth.back import verilog
 from amaranth.lib import data
 
-from shiftspike.sim.fileformat import write_atomic
 from shiftspike.sim.model import IntegerModel, Neuron
+from shiftspike.sim.safe_io import write_atomic, write_json
 
 from .core import CoreParams, NeuronCore
 from .sidecar import SIDECAR_FORMAT, SIDECAR_VERSION
@@ -119,7 +118,7 @@ def write_core(core: Core, out_dir: Path) -> tuple[Path, Path]:
     out_dir = Path(out_dir)
     v_path, j_path = out_dir / f"{core.top}.v", out_dir / f"{core.top}.json"
     write_atomic(v_path, core.verilog.encode())
-    write_atomic(j_path, (json.dumps(core.sidecar, indent=2, sort_keys=True) + "\n").encode())
+    write_json(j_path, core.sidecar)
     core.model.save(out_dir / f"{core.top}.ssm")
     return v_path, j_path
 

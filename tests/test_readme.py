@@ -56,7 +56,7 @@ CHANGES = [
     ("dyndecay.json", lambda d: _times(d["rows"][0], "ratio", 2), ["dyndecay"]),
     ("saf_memory.json", lambda d: _times(d["rows"][-1]["BPTT"], "peak_saved_bytes", 2), ["saf-memory"]),
     ("sim_throughput.json", lambda d: _times(d["results"][0]["seconds"], "numba-seq", 2), ["sim-throughput"]),
-    ("rtl_area.json", lambda d: _times(d["cores"][0], "luts", 2), ["rtl-area"]),
+    ("rtl_area.json", lambda d: _times(d["cores"][0], "logic_cells", 2), ["rtl-area"]),
 ]
 
 
