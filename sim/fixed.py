@@ -31,6 +31,7 @@ MAX_DILATION = 4096
 MAX_KERNEL = 1024  # conv1d K
 MAX_STRIDE = 1024
 MAX_TIMESTEPS = 1 << 20
+MAX_LAYERS = 1024
 
 
 def signed_range(width: int) -> tuple[int, int]:

@@ -66,22 +66,48 @@ class TensorSpec:
 
     @classmethod
     def from_json(cls, where: str, obj) -> "TensorSpec":
-        if not isinstance(obj, dict):
-            raise ModelError(where, "must be an object")
-        kind = _choice(f"{where}.kind", obj.get("kind"), (SPIKE, INT))
-        width = 1 if kind == SPIKE else _int(f"{where}.width", obj.get("width"), 1, fixed.MAX_VALUE_WIDTH)
-        spec = cls(
+        """Parse a file header's spec: every key of :data:`SPEC_KEYS` required, no other key; a spike's
+        ``width`` is 1."""
+        check_keys(where, obj, SPEC_KEYS)
+        kind = _choice(f"{where}.kind", obj["kind"], (SPIKE, INT))
+        if kind == SPIKE:
+            width = _int(f"{where}.width", obj["width"], 1, 1)
+        else:
+            width = _int(f"{where}.width", obj["width"], 1, fixed.MAX_VALUE_WIDTH)
+        return cls(
             kind,
             width,
-            _int(f"{where}.channels", obj.get("channels"), 1, fixed.MAX_FEATURES),
-            _int(f"{where}.length", obj.get("length", 1), 1, fixed.MAX_FEATURES),
+            _int(f"{where}.channels", obj["channels"], 1, fixed.MAX_FEATURES),
+            _int(f"{where}.length", obj["length"], 1, fixed.MAX_FEATURES),
         )
-        return spec
+
+
+#: Keys of a tensor spec in a file header, all required.
+SPEC_KEYS = ("kind", "width", "channels", "length")
+
+
+def check_keys(where: str, obj, keys) -> None:
+    """Require ``obj`` to be a JSON object holding exactly ``keys``; else :class:`ModelError` naming the first
+    missing or unknown key."""
+    if not isinstance(obj, dict):
+        raise ModelError(where, "must be an object")
+    missing = [key for key in keys if key not in obj]
+    if missing:
+        raise ModelError(f"{where}.{missing[0]}", "missing (every key is required)")
+    unknown = sorted(str(key) for key in obj if key not in keys)
+    if unknown:
+        raise ModelError(f"{where}.{unknown[0][:40]}", f"unknown key (allowed: {', '.join(keys)})")
+
+
+def _show(value) -> str:
+    """``repr(value)`` cut to 40 characters, for messages about untrusted values."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _int(where: str, value, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ModelError(where, f"must be an integer, got {value!r}")
+        raise ModelError(where, f"must be an integer, got {_show(value)}")
     if not lo <= int(value) <= hi:
         raise ModelError(where, f"{int(value)} out of range [{lo}, {hi}]")
     return int(value)
@@ -89,7 +115,7 @@ def _int(where: str, value, lo: int, hi: int) -> int:
 
 def _choice(where: str, value, options) -> str:
     if value not in options:
-        raise ModelError(where, f"must be one of {', '.join(map(repr, options))}, got {value!r}")
+        raise ModelError(where, f"must be one of {', '.join(map(repr, options))}, got {_show(value)}")
     return value
 
 
@@ -372,6 +398,8 @@ class IntegerModel:
         object.__setattr__(self, "layers", tuple(self.layers))
         if not self.layers:
             raise ModelError("layers", "a model needs at least one layer")
+        if len(self.layers) > fixed.MAX_LAYERS:
+            raise ModelError("layers", f"{len(self.layers)} layers, more than the limit of {fixed.MAX_LAYERS}")
         specs = [self.input]
         for i, layer in enumerate(self.layers):
             if not isinstance(layer, Layer):

@@ -1,6 +1,7 @@
 """The model file: round trip, deterministic bytes, no pickle, and one clear error per defect."""
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -8,7 +9,8 @@ from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
 from shiftspike.sim import ModelError, load, random_model
-from shiftspike.sim.fileformat import META_KEY, from_bytes, to_bytes
+from shiftspike.sim.fileformat import LAYER_KEYS, META_KEY, TOP_KEYS, VERSION, from_bytes, to_bytes
+from shiftspike.sim.model import SPEC_KEYS
 
 
 def _rewrite(model, edit_meta=None, edit_tensors=None) -> bytes:
@@ -49,11 +51,38 @@ def test_same_model_same_bytes():
     assert to_bytes(random_model(4)) != to_bytes(random_model(5))
 
 
-def test_file_holds_no_pickle(tmp_path):
-    path = tmp_path / "m.ssm"
-    random_model(1).save(path)
-    data = path.read_bytes()
-    assert b"\x80\x04" not in data[:16] and b"numpy.core.multiarray" not in data
+class _Payload:
+    """Unpickling this creates ``marker``: proof that a reader ran pickle."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return exec, (f"open({self.marker!r}, 'w').close()",)
+
+
+def test_pickle_payload_is_refused_without_unpickling(tmp_path):
+    marker = tmp_path / "unpickled"
+    payload = pickle.dumps(_Payload(marker))
+    pickle.loads(payload)  # the payload works: unpickling it creates the marker
+    assert marker.exists()
+    marker.unlink()
+    model = random_model(1)
+    carriers = {
+        "bare pickle": payload,
+        "pickle after the header": to_bytes(model) + payload,
+        "pickle as the metadata": st_save({}, metadata={META_KEY: payload.decode("latin-1")}),
+        "pickle as a tensor": _rewrite(model, edit_tensors=lambda t: t.update(
+            {"layers.0.pickle": np.frombuffer(payload, np.uint8).copy()})),
+    }
+    for name, data in carriers.items():
+        path = tmp_path / f"{name}.ssm"
+        path.write_bytes(data)
+        with pytest.raises(ModelError):
+            load(path)
+        assert not marker.exists(), name
+    written = to_bytes(model)
+    assert b"\x80\x04\x95" not in written and b"numpy.core.multiarray" not in written
 
 
 def _error(data: bytes) -> ModelError:
@@ -72,7 +101,7 @@ def test_truncated_file():
 
 def test_not_a_model_file():
     assert "not a shiftspike model" in str(_error(st_save({"a": np.zeros(2, np.int8)})))
-    assert "not JSON" in str(_error(b"\x10\x00\x00\x00\x00\x00\x00\x00garbage-garbage!"))
+    assert "not valid JSON" in str(_error(b"\x10\x00\x00\x00\x00\x00\x00\x00garbage-garbage!"))
 
 
 def test_wrong_version():
@@ -228,3 +257,81 @@ def test_unsupported_tensor_dtype():
     text += b" " * (-len(text) % 8)
     err = _error(len(text).to_bytes(8, "little") + text + data[8 + size :])
     assert err.field == "file" and "unsupported" in str(err)
+
+
+def _all_layer_types():
+    """A model holding every layer type (conv1d, neuron, sumpool, dense, readout)."""
+    for seed in range(200):
+        model = random_model(seed, conv=True, head="dense")
+        if {layer.type for layer in model.layers} == set(LAYER_KEYS):
+            return model
+    raise AssertionError("no seed gives every layer type")
+
+
+def _header(data: bytes) -> dict:
+    size = int.from_bytes(data[:8], "little")
+    return json.loads(json.loads(data[8 : 8 + size])["__metadata__"][META_KEY])
+
+
+def test_writer_writes_every_required_key():
+    meta = _header(to_bytes(_all_layer_types()))
+    assert sorted(meta) == sorted(TOP_KEYS) and meta["version"] == VERSION == 2
+    assert sorted(meta["input"]) == sorted(SPEC_KEYS)
+    for entry in meta["layers"]:
+        assert sorted(entry) == sorted(LAYER_KEYS[entry["type"]])
+
+
+def _key_cases():
+    model = _all_layer_types()
+    meta = _header(to_bytes(model))
+    cases = [("top", None, key) for key in TOP_KEYS if key not in ("format", "version")]
+    cases += [("input", None, key) for key in SPEC_KEYS]
+    for i, entry in enumerate(meta["layers"]):
+        cases += [("layer", i, key) for key in LAYER_KEYS[entry["type"]] if key != "type"]
+    return cases
+
+
+def _level(meta, level, index):
+    return {"top": meta, "input": meta.get("input"), "layer": meta["layers"][index] if index is not None else None}[level]
+
+
+@pytest.mark.parametrize("level, index, key", _key_cases())
+def test_every_key_is_required(level, index, key):
+    """No silent defaults: a layer without ``overflow`` (or ``padding``, ``stride``, ``has_bias``, ``length``...)
+    is refused, naming the key."""
+    err = _error(_rewrite(_all_layer_types(), edit_meta=lambda m: _level(m, level, index).pop(key)))
+    assert str(err).endswith("missing (every key is required)") and err.field.endswith(f".{key}")
+
+
+@pytest.mark.parametrize("level, index", [("top", None), ("input", None)] + [("layer", i) for i in range(5)])
+def test_unknown_keys_are_refused_everywhere(level, index):
+    err = _error(_rewrite(_all_layer_types(), edit_meta=lambda m: _level(m, level, index).update(comment="x")))
+    assert err.field.endswith(".comment") and "unknown key" in str(err)
+
+
+def test_spike_input_width_is_one():
+    model = random_model(3, input_kind="spike")
+    err = _error(_rewrite(model, edit_meta=lambda m: m["input"].update(width=4)))
+    assert err.field == "input.width"
+
+
+def test_version_1_files_read_with_the_same_meaning():
+    model = _all_layer_types()
+    again = from_bytes(_rewrite(model, edit_meta=lambda m: m.update(version=1)))
+    assert to_bytes(again) == to_bytes(model)
+    lacking = _rewrite(model, edit_meta=lambda m: (m.update(version=1), m["layers"][0].pop("overflow")))
+    assert _error(lacking).field == "layers[0].overflow"
+
+
+def test_too_many_layers():
+    from shiftspike.sim import IntegerModel, SumPool, TensorSpec
+
+    with pytest.raises(ModelError, match="more than the limit"):
+        IntegerModel(TensorSpec("int", 4, 1, 1), 2, (SumPool(1, 8),) * 1025)
+
+
+def test_not_a_regular_file(tmp_path):
+    with pytest.raises(ModelError, match="is a directory"):
+        load(tmp_path)
+    with pytest.raises(ModelError, match="not a regular file"):
+        load("/dev/zero")
