@@ -295,6 +295,8 @@ class Build:
 
     def config(self):
         """The run's config: the one given, else ``train/config.json``."""
+        from shiftspike.quant.config import read_run_config
+
         return self.cfg if self.cfg is not None else read_run_config(self.path("train"))
 
     # -- the steps ---------------------------------------------------------------------------------
@@ -311,6 +313,7 @@ class Build:
 
     def _export(self) -> StepResult:
         from shiftspike.quant.export import export
+        from shiftspike.quant.inputs import test_split
 
         cfg = self.config()
         with safe_io.Outputs() as outputs:
@@ -412,33 +415,6 @@ class Build:
             safe_io.write_json(outputs.stage(self.path("summary.json")), facts)
             safe_io.write_atomic(outputs.stage(self.path("summary.md"), ".md"), summary_markdown(facts))
         return StepResult("summary", {}, {"summary": self.path("summary.md")})
-
-
-def read_run_config(run_dir: str | Path):
-    """The validated ``RunConfig`` of training run ``run_dir`` (its ``config.json``)."""
-    from shiftspike.quant import config
-
-    path = Path(run_dir) / "config.json"
-    return config.validate(safe_io.read_json(path, "run config (config.json of a `shiftspike train` run)"),
-                           str(path))
-
-
-def test_split(cfg, samples: int | None = None, data_path: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The test split of ``cfg``'s dataset as integer-model input ``x [T, B, features]`` (the first
-    ``samples`` samples, default all) and its labels ``y [B]`` int64."""
-    from shiftspike.quant.data import load_dataset
-
-    data = load_dataset(cfg.data.name, "test", data_path or cfg.data.path, **cfg.data.params)
-    xs, ys = [], []
-    for x, y in data.batches(256, shuffle=False):
-        xs.append(data.info.to_int(x))
-        ys.append(y.numpy())
-    return np.concatenate(xs, axis=1)[:, :samples], np.concatenate(ys)[:samples]
-
-
-def run_test_split(run_dir: str | Path, samples: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`test_split` of training run ``run_dir``."""
-    return test_split(read_run_config(run_dir), samples)
 
 
 def _fmt(value: float) -> str:

@@ -17,7 +17,7 @@ from .cli_train import print_export, resolve_config
 def cmd_inputs(args) -> None:
     import numpy as np
 
-    from shiftspike.build import run_test_split
+    from shiftspike.quant.inputs import run_test_split
     from shiftspike.sim.safe_io import Outputs
 
     refuse_overwrite({"-o": args.output, "--labels": args.labels}, {})

@@ -1,4 +1,5 @@
-"""The ``train`` and ``export`` verbs: QAT runs and their integer models. Importing this module does not import torch; the verbs do."""
+"""The ``train``, ``export`` and ``init`` verbs: QAT runs, their integer models, and the integer model of a
+preset's architecture without training or data. Importing this module does not import torch; the verbs do."""
 
 from __future__ import annotations
 
@@ -91,6 +92,18 @@ def cmd_export(args) -> None:
             raise SystemExit(1)
 
 
+def cmd_init(args) -> None:
+    from shiftspike.quant.init import preset_model
+    from shiftspike.sim.safe_io import atomic_path
+
+    with atomic_path(args.output, ".ssm") as tmp:
+        model = preset_model(args.preset, width=args.width, seed=args.seed)
+        model.save(tmp)
+    print(f"wrote {args.output}: preset {args.preset} (random taps, untrained), {len(model.layers)} layers, "
+          f"{len(model.neuron_layers())} neuron layers, input {model.input.channels}x{model.input.length}, "
+          f"T={model.timesteps}")
+
+
 def add_verbs(verbs) -> None:
     from shiftspike.quant.config import NEURONS
     from shiftspike.quant.presets import PRESETS
@@ -118,3 +131,11 @@ def add_verbs(verbs) -> None:
     p.add_argument("--data-path", help="dataset location for the check, if not the one in the run's config")
     p.add_argument("--no-check", action="store_true", help="skip comparing against the test split")
     p.set_defaults(func=cmd_export)
+
+    p = verbs.add_parser("init", help="an untrained integer model of a preset's architecture (random "
+                                      "power-of-two taps), to size its energy and hardware before training")
+    p.add_argument("--preset", choices=PRESETS, required=True)
+    p.add_argument("--width", type=positive_width, default=1.0, help="scale the preset's hidden sizes")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("-o", "--output", required=True, help="integer model file to write")
+    p.set_defaults(func=cmd_init)

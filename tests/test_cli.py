@@ -304,3 +304,28 @@ def test_absurd_integer_arguments_are_one_line(option, value):
     except SystemExit as exit_:
         proc_err = exit_.code
     assert proc_err == 2
+
+
+def test_init_then_report(tmp_path):
+    """``init`` writes a preset's untrained integer model (no data, no training) that ``report`` prices."""
+    code, out, err = cli("init", "--preset", "scifar", "--width", "0.0625", "--seed", "3", "-o", tmp_path / "m.ssm")
+    assert code == 0, err
+    model = load(tmp_path / "m.ssm")
+    assert model.timesteps == 32 and len(model.neuron_layers()) == 7
+    code, out, err = cli("report", tmp_path / "m.ssm", "--json", tmp_path / "r.json")
+    assert code == 0, err
+    assert json.loads((tmp_path / "r.json").read_text())["totals"]["energy_pj_per_sample"]["mul_free"] > 0
+
+
+def test_flow_takes_the_data_path(tmp_path):
+    """``flow --preset shd`` needs the dataset's location; a wrong one is one line naming it."""
+    code, out, err = cli("flow", "--preset", "shd", "--width", "0.125", "--data-path", tmp_path / "nowhere",
+                         "--out", tmp_path / "run", "--no-progress")
+    one_line_error(code, out, err, "step train failed", "nowhere")
+
+
+def test_train_options_are_refused_after_the_train_step(tmp_path):
+    code, out, err = cli("flow", "--from", "report", "--epochs", "3", "--out", tmp_path / "run")
+    one_line_error(code, out, err, "--epochs", "only the train step")
+    code, out, err = cli("flow", "--from", "verify", "--to", "rtl", "--out", tmp_path / "run")
+    one_line_error(code, out, err, "step verify comes after step rtl")

@@ -78,6 +78,16 @@ def test_rtl_writes_verilog_and_sidecars_byte_identically(model_file, tmp_path, 
     assert "clean" in capsys.readouterr().out
 
 
+def test_lanes_are_capped_per_layer(tmp_path, capsys):
+    """``--lanes 12`` on layers of 8 and 16 neurons: 8 lanes for the first core, 12 for the second."""
+    model = random_model(seed=5)
+    path = tmp_path / "m.ssm"
+    model.save(path)
+    assert main(["rtl", str(path), "-o", str(tmp_path / "o"), "--lanes", "12"]) == 0
+    lanes = {meta["layer"]: meta["lanes"] for meta in (json.loads(p.read_text()) for p in (tmp_path / "o").glob("*.json"))}
+    assert sorted(lanes.values()) == [8, 12]
+
+
 def test_verilog_has_no_source_paths():
     params = core_params(demo_model(), demo_model().neuron_layers()[0], lanes=4)
     text = to_verilog(params, "core")
@@ -106,9 +116,13 @@ def test_rtl_bad_input_exits_2_with_one_line(model_file, tmp_path, capsys):
     assert main(["rtl", str(tmp_path / "missing.ssm"), "-o", str(tmp_path / "o")]) == 2
     _one_line_error(capsys, "missing.ssm")
     assert main(["rtl", str(model_file), "-o", str(tmp_path / "o"), "--layer", "1"]) == 2
-    _one_line_error(capsys, "--layer 1", "neuron layers")
-    assert main(["rtl", str(model_file), "-o", str(tmp_path / "o"), "--lanes", "999"]) == 2
-    _one_line_error(capsys, "--lanes 999")
+    _one_line_error(capsys, "layer 1", "neuron layers")
+    assert not (tmp_path / "o").exists()
+    for absurd in ("0", "-3", "70000", str(10**30), "1e3"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["rtl", str(model_file), "-o", str(tmp_path / "o"), "--lanes", absurd])
+        assert exit_.value.code == 2
+        _one_line_error(capsys, "--lanes")
     assert not (tmp_path / "o").exists()
     garbage = tmp_path / "garbage.ssm"
     garbage.write_bytes(b"not a model")
