@@ -122,6 +122,7 @@ def report(model, x=None, energy: str = "horowitz45", input_text: str | None = N
     preset name, a table file or an ``EnergyTable``)."""
     from shiftspike.sim.energy import EnergyTable, load_table
     from shiftspike.sim.report import build_report, default_input
+    from shiftspike.sim.resources import check_resources
     from shiftspike.sim.trace import check_input
 
     model = _model(model)
@@ -130,6 +131,7 @@ def report(model, x=None, energy: str = "horowitz45", input_text: str | None = N
         x, text = default_input(model)
     else:
         x, text = check_input(model, x), "the given input"
+    check_resources(model, x.shape[0], x.shape[1])
     return build_report(model, x, table, input_text or text)
 
 

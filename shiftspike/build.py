@@ -343,19 +343,21 @@ class Build:
     def _report(self) -> StepResult:
         from shiftspike.sim.energy import load_table
         from shiftspike.sim.plot import energy_chart
-        from shiftspike.sim.report import build_report
+        from shiftspike.sim.report import build_report, reports_markdown
+        from shiftspike.sim.resources import check_resources
 
         model, x = self._inputs()
+        check_resources(model, x.shape[0], x.shape[1])
         text = f"{self.config().data.name} test split, B={x.shape[1]}, T={x.shape[0]}"
         reports = {name: build_report(model, x, load_table(name), text) for name in ENERGY_TABLES}
         with self.staged_folder("report/") as folder:
             for name, report in reports.items():
-                safe_io.write_json(folder / f"report-{name}.json", report)
+                safe_io.write_json(folder / f"report-{name}.json", report.to_json())
                 with safe_io.atomic_path(folder / f"energy-{name}.png", ".png") as tmp:
                     energy_chart(report, tmp)
-            safe_io.write_atomic(folder / "report.md", report_markdown(reports))
-        first = reports[ENERGY_TABLES[0]]["totals"]
-        facts = {name: r["totals"]["energy_pj_per_sample"] for name, r in reports.items()} | {
+            safe_io.write_atomic(folder / "report.md", reports_markdown(reports))
+        first = reports[ENERGY_TABLES[0]].totals
+        facts = {name: r.totals["energy_pj_per_sample"] for name, r in reports.items()} | {
             "table": ENERGY_TABLES[0], "ratio_to_mul_free": first["ratio_to_mul_free"],
             "may_overflow": first["may_overflow"]}
         return StepResult("report", facts, {"reports": reports})
@@ -419,28 +421,6 @@ class Build:
 
 def _fmt(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}"
-
-
-def report_markdown(reports: dict) -> str:
-    """Markdown tables of the energy reports (``{table name: build_report dict}``): per neuron layer and
-    for the whole network, the mul-free network against the multiplier networks, pJ per sample."""
-    lines = ["# Energy report", ""]
-    for name, report in reports.items():
-        totals = report["totals"]
-        lines += [f"## Energy table `{name}` ({report['energy_table']['convention']} counting)", "",
-                  f"Input: {report['run']['input']}.", "",
-                  "| layer | type | mul-free (pJ/sample) | multiplier per tap | PSN (T x T) |",
-                  "|---|---|---:|---:|---:|"]
-        for entry in report["layers"]:
-            c = entry.get("compare_pj_per_sample")
-            if c:
-                lines.append(f"| {entry['index']} | {entry['type']} | {_fmt(c['mul_free'])} | {_fmt(c['mul_taps'])} "
-                             f"| {_fmt(c['psn'])} |")
-        e, r = totals["energy_pj_per_sample"], totals["ratio_to_mul_free"]
-        lines += [f"| | **whole network** | **{_fmt(e['mul_free'])}** | **{_fmt(e['mul_taps'])}** "
-                  f"| **{_fmt(e['psn'])}** |",
-                  f"| | ratio to mul-free | 1.00x | {r['mul_taps']:.2f}x | {r['psn']:.2f}x |", ""]
-    return "\n".join(lines)
 
 
 #: The run folder's files as the summary lists them.

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from shiftspike.sim.errors import OutputError, ResourceError
+from shiftspike.sim.errors import OutputError
 
 #: Largest seed: what NumPy's and torch's generators take.
 MAX_SEED = 2**32 - 1
@@ -105,13 +105,3 @@ def refuse_overwrite(outputs: dict[str, str | None], inputs: dict[str, str | Non
             if _same(out, path):
                 raise OutputError(f"{option} {out}: is the same file as {other} {path}; choose another name")
 
-
-def check_resources(model, steps: int, batch: int, record_membranes: bool = False) -> None:
-    """Refuse a run whose arrays would not fit in the memory available now (:class:`ResourceError`)."""
-    from shiftspike.sim.engine import run_bytes
-
-    need = run_bytes(model, steps, batch, record_membranes)
-    free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    if need > free:
-        raise ResourceError(f"a run of T={steps} x B={batch} on this model needs about {need / 2**30:.1f} GiB, "
-                            f"more than the {free / 2**30:.1f} GiB available")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli_common import check_resources, load_input, refuse_overwrite, seed
+from .cli_common import load_input, refuse_overwrite, seed
 
 
 def cmd_report(args) -> None:
@@ -15,6 +15,7 @@ def cmd_report(args) -> None:
     from shiftspike.sim.energy import load_table
     from shiftspike.sim.plot import energy_chart
     from shiftspike.sim.report import DEFAULT_BATCH, build_report, default_input, render
+    from shiftspike.sim.resources import check_resources
     from shiftspike.sim.safe_io import Outputs, write_json
     from shiftspike.sim.trace import check_input
 
@@ -32,7 +33,7 @@ def cmd_report(args) -> None:
             x, text = default_input(model)
         report = build_report(model, x, table, text)
         if json_tmp:
-            write_json(json_tmp, report)
+            write_json(json_tmp, report.to_json())
         if plot_tmp:
             energy_chart(report, plot_tmp)
     render(report)
@@ -40,6 +41,7 @@ def cmd_report(args) -> None:
 
 def cmd_sim(args) -> None:
     from shiftspike.sim import Stepper, load, run
+    from shiftspike.sim.resources import check_resources
     from shiftspike.sim.safe_io import Outputs
     from shiftspike.sim.trace import check_input
 
@@ -50,7 +52,7 @@ def cmd_sim(args) -> None:
         membranes_tmp = outputs.stage(args.membranes, ".npz") if record else None
         model = load(args.model)
         x = check_input(model, load_input(args.input))
-        check_resources(model, x.shape[0], x.shape[1], record_membranes=record)
+        check_resources(model, x.shape[0], x.shape[1], record_membranes=record, step=args.step)
         trace = Stepper(model, x.shape[1]).run(x, record) if args.step else run(model, x, record_membranes=record)
         np.save(out_tmp, trace.output, allow_pickle=False)
         if record:

@@ -51,8 +51,12 @@ class LayerBound:
 
 
 def term_sums(weights: np.ndarray, lo: int, hi: int, axes) -> tuple[np.ndarray, np.ndarray]:
-    """Sum over ``axes`` of the negative and positive bounds of ``w * x`` for x in [lo, hi]."""
-    w = weights.astype(object)
+    """Sum over ``axes`` of the negative and positive bounds of ``w * x`` for x in [lo, hi].
+
+    int64 is exact here: the model limits keep every term within ``MAX_TERM_WIDTH`` bits and every sum
+    within ``MAX_TERMS`` terms (``sim/fixed.py``).
+    """
+    w = weights.astype(np.int64)
     a, b = w * lo, w * hi
     neg = np.minimum(np.minimum(a, b), 0).sum(axis=axes)
     pos = np.maximum(np.maximum(a, b), 0).sum(axis=axes)

@@ -3,6 +3,8 @@
 Two modes with identical results: :func:`run` processes the whole sequence
 layer by layer; :class:`Stepper` processes one time step through every
 layer, keeping only each neuron's circular history and the readout sums.
+:func:`check_resources` (from :mod:`.resources`) says beforehand whether a run
+fits in the memory available.
 """
 
 from __future__ import annotations
@@ -11,17 +13,13 @@ import numpy as np
 
 from . import fixed, kernels
 from .model import Conv1d, Dense, IntegerModel, Layer, Neuron, Readout, SumPool, TensorSpec
+from .resources import check_resources, run_bytes
 from .trace import InputError, LayerActivity, Trace, check_input
 
 
 def _bias(layer: Dense | Conv1d) -> np.ndarray:
     c_out = layer.weight.shape[0]
     return np.zeros(c_out, np.int64) if layer.bias is None else layer.bias.astype(np.int64)
-
-
-def _positions(spec: TensorSpec, values: np.ndarray) -> np.ndarray:
-    """Per-position copy ``[..., C * L]`` of a per-channel array ``[..., C]``."""
-    return np.ascontiguousarray(np.repeat(values.astype(np.int64), spec.length, axis=-1))
 
 
 class _Stateless:
@@ -57,27 +55,16 @@ class _Stateless:
         return y.reshape(n, out.features), nnz
 
 
-def _neuron_params(layer: Neuron, inp: TensorSpec) -> tuple[np.ndarray, np.ndarray]:
-    """``coef [k, P]`` and ``theta [P]`` per position (P = channels x length), int64."""
-    return _positions(inp, layer.coef.T), _positions(inp, layer.theta)
+def _neuron_params(layer: Neuron, dtype=np.int64) -> tuple[np.ndarray, np.ndarray]:
+    """``coef [k, C]`` and ``theta [C]`` per channel in ``dtype``: the kernels expand them per neuron block."""
+    return np.ascontiguousarray(layer.coef.T, dtype), layer.theta.astype(dtype)
 
 
-def _neuron_lanes(layer: Neuron, inp: TensorSpec, batch: int) -> tuple[np.ndarray, np.ndarray]:
-    """``coef [k, B * P]`` in the kernel's lane dtype and ``theta [B * P]``, tiled over the batch."""
-    coef, theta = _neuron_params(layer, inp)
-    lanes = kernels.lane_dtype(layer.acc_width, inp.width + layer.shift_max + 1,
-                               layer.overflow == fixed.SATURATE)
-    return np.ascontiguousarray(np.tile(coef, (1, batch)), lanes), np.tile(theta, batch).astype(lanes)
+def _lane_dtype(layer: Neuron, inp: TensorSpec) -> np.dtype:
+    return kernels.lane_dtype(layer.acc_width, inp.width + layer.shift_max + 1, layer.overflow == fixed.SATURATE)
 
 
-def run_bytes(model: IntegerModel, steps: int, batch: int, record_membranes: bool = False) -> int:
-    """Bytes the arrays of a :func:`run` of ``steps`` x ``batch`` hold (input and every layer output)."""
-    total = steps * batch * model.input.features * model.input.dtype.itemsize
-    for layer, out in zip(model.layers, model.specs[1:]):
-        total += steps * batch * out.features * out.dtype.itemsize
-        if record_membranes and isinstance(layer, Neuron):
-            total += steps * batch * out.features * fixed.storage_dtype(layer.acc_width).itemsize
-    return total
+__all__ = ["Stepper", "check_resources", "run", "run_bytes"]
 
 
 def run(model: IntegerModel, x: np.ndarray, record_membranes: bool = False) -> Trace:
@@ -95,13 +82,14 @@ def run(model: IntegerModel, x: np.ndarray, record_membranes: bool = False) -> T
         saturate = getattr(layer, "overflow", fixed.WRAP) == fixed.SATURATE
         spikes = None
         if isinstance(layer, Neuron):
-            coef, theta = _neuron_lanes(layer, inp, batch)
+            coef, theta = _neuron_params(layer, _lane_dtype(layer, inp))
             neurons = batch * out.features
             y = np.empty((steps, batch, out.features), out.dtype)
             mem_dtype = fixed.storage_dtype(layer.acc_width)
             mem = np.empty((steps, batch, out.features) if record_membranes else (1, 1, 1), mem_dtype)
             counts = np.empty((2, -(-neurons // kernels.NEURON_BLOCK), steps), np.int64)
-            kernels.neuron(cur.reshape(steps, neurons), coef, theta, layer.dilation, layer.acc_width, saturate,
+            kernels.neuron(cur.reshape(steps, neurons), coef, theta, inp.length, layer.dilation, layer.acc_width,
+                           saturate,
                            y.reshape(steps, neurons), mem.reshape(mem.shape[0], -1), record_membranes,
                            counts[0], counts[1])
             if record_membranes:
@@ -123,40 +111,39 @@ def run(model: IntegerModel, x: np.ndarray, record_membranes: bool = False) -> T
     return Trace(outputs=outputs, membranes=membranes, activity=activity)
 
 
-def _stack(parts: list) -> np.ndarray | None:
-    return None if parts[0] is None else np.concatenate(parts)
-
-
 class Stepper:
     """Step-by-step inference: one time step ``x_t [B, features]`` at a time.
 
-    State per neuron layer: a circular history ``[depth, B, P]`` in the input's
-    storage dtype and a head index; per readout: the running sums ``[B, F]``.
-    ``reset()`` clears both, so the next step is time step 0.
+    State per neuron layer: a circular history ``[R, B, P]`` in the input's
+    storage dtype, ``R = min(depth, timesteps)`` rows (``depth`` when
+    ``timesteps`` is None: an unbounded stream); per readout: the running sums
+    ``[B, F]``. ``timesteps`` is the most steps between two resets (a later step
+    is refused); :meth:`run` sizes the history by its input's T. ``reset()``
+    clears the state, so the next step is time step 0. Nothing is allocated
+    before the first step.
     """
 
-    def __init__(self, model: IntegerModel, batch: int):
-        self.model, self.batch = model, batch
+    def __init__(self, model: IntegerModel, batch: int, timesteps: int | None = None):
+        self.model, self.batch, self.timesteps = model, batch, timesteps
         self._stateless = {
             i: _Stateless(layer, model.specs[i], model.specs[i + 1])
             for i, layer in enumerate(model.layers)
             if isinstance(layer, (Dense, Conv1d, SumPool))
         }
-        self._neuron = {
-            i: _neuron_params(layer, model.specs[i])
-            for i, layer in enumerate(model.layers)
-            if isinstance(layer, Neuron)
-        }
-        self.reset()
+        self._neuron = {i: _neuron_params(layer) for i, layer in enumerate(model.layers) if isinstance(layer, Neuron)}
+        self.history: dict[int, np.ndarray] | None = None
+        self.t = 0
 
-    def reset(self) -> None:
-        """Clear all state: the next step is time step 0."""
-        self.history, self.head, self.sums = {}, {}, {}
+    def reset(self, timesteps: int | None = None) -> None:
+        """Clear all state: the next step is time step 0. ``timesteps`` (default: the constructor's) bounds
+        the steps until the next reset and sizes the histories."""
+        self.limit = self.timesteps if timesteps is None else timesteps
+        self.history, self.sums, self.t = {}, {}, 0
         for i, layer in enumerate(self.model.layers):
             spec = self.model.specs[i]
             if isinstance(layer, Neuron):
-                self.history[i] = np.zeros((layer.depth, self.batch, spec.features), spec.dtype)
-                self.head[i] = 0
+                rows = layer.depth if self.limit is None else min(layer.depth, self.limit)
+                self.history[i] = np.zeros((rows, self.batch, spec.features), spec.dtype)
             elif isinstance(layer, Readout):
                 self.sums[i] = np.zeros((self.batch, spec.features), np.int64)
 
@@ -169,7 +156,12 @@ class Stepper:
 
     def step(self, x_t: np.ndarray, record_membranes: bool = False) -> Trace:
         """Advance one time step. ``x_t [B, features]``; returns a one-step ``Trace``."""
-        return self._advance(self._check(np.asarray(x_t)[None])[0], record_membranes)
+        x_t = self._check(np.asarray(x_t)[None])[0]
+        if self.history is None:
+            self.reset()
+        if self.limit is not None and self.t >= self.limit:
+            raise InputError(f"this stepper holds {self.limit} time steps; reset() before step {self.t}")
+        return self._advance(x_t, record_membranes)
 
     def _advance(self, cur: np.ndarray, record_membranes: bool) -> Trace:
         """One step on a validated ``cur [B, features]`` in the input's storage dtype."""
@@ -181,8 +173,8 @@ class Stepper:
                 coef, theta = self._neuron[i]
                 y = np.empty((self.batch, out.features), out.dtype)
                 mem = np.empty((self.batch, out.features), fixed.storage_dtype(layer.acc_width))
-                self.head[i] = kernels.neuron_step(
-                    self.history[i], self.head[i], np.ascontiguousarray(cur, inp.dtype), coef, theta,
+                kernels.neuron_step(
+                    self.history[i], self.t, np.ascontiguousarray(cur, inp.dtype), coef, theta, inp.length,
                     layer.dilation, layer.acc_width, layer.overflow == fixed.SATURATE, y, mem,
                 )
                 if record_membranes:
@@ -200,21 +192,34 @@ class Stepper:
             activity.append(LayerActivity(in_nonzero=nonzero, out_spikes=spikes))
             outputs.append(y[None])
             cur = y
+        self.t += 1
         return Trace(outputs=outputs, membranes=membranes, activity=activity)
 
     def run(self, x: np.ndarray, record_membranes: bool = False) -> Trace:
-        """Reset, then step through ``x [T, B, features]``; returns the stacked trace."""
+        """Reset (histories sized by T), then step through ``x [T, B, features]``; returns the whole trace.
+
+        Outputs, membranes and activity are written into arrays allocated once for the T steps.
+        """
         x = self._check(x)
-        self.reset()
-        traces = [self._advance(x_t, record_membranes) for x_t in x]
-        return Trace(
-            outputs=[np.concatenate([tr.outputs[i] for tr in traces]) for i in range(len(self.model.layers))],
-            membranes={i: np.concatenate([tr.membranes[i] for tr in traces]) for i in traces[0].membranes},
-            activity=[
-                LayerActivity(
-                    in_nonzero=np.concatenate([tr.activity[i].in_nonzero for tr in traces]),
-                    out_spikes=_stack([tr.activity[i].out_spikes for tr in traces]),
-                )
-                for i in range(len(self.model.layers))
-            ],
-        )
+        steps = x.shape[0]
+        self.reset(steps)
+        model = self.model
+        outputs = [np.empty((steps, self.batch, spec.features), spec.dtype) for spec in model.specs[1:]]
+        membranes = {i: np.empty((steps, self.batch, model.specs[i + 1].features),
+                                 fixed.storage_dtype(model.layers[i].acc_width))
+                     for i in model.neuron_layers()} if record_membranes else {}
+        nonzero = [np.empty((steps, model.specs[i].length if isinstance(layer, (Conv1d, SumPool)) else 1), np.int64)
+                   for i, layer in enumerate(model.layers)]
+        spikes = {i: np.empty(steps, np.int64) for i in model.neuron_layers()}
+        for t in range(steps):
+            trace = self._advance(x[t], record_membranes)
+            for i in range(len(model.layers)):
+                outputs[i][t] = trace.outputs[i][0]
+                nonzero[i][t] = trace.activity[i].in_nonzero[0]
+                if i in spikes:
+                    spikes[i][t] = trace.activity[i].out_spikes[0]
+                if i in membranes:
+                    membranes[i][t] = trace.membranes[i][0]
+        return Trace(outputs=outputs, membranes=membranes,
+                     activity=[LayerActivity(in_nonzero=nonzero[i], out_spikes=spikes.get(i))
+                               for i in range(len(model.layers))])

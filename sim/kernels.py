@@ -140,22 +140,42 @@ def sumpool(x, window, width, saturate, out, nnz):
                 out[n, c, p] = acc if saturate else _wrap(acc, width)
 
 
+@njit(inline="always")
+def _block_params(coef, theta, length, p0, n):
+    """Per-neuron copies ``coef [k, n]`` and ``theta [n]`` of neurons ``p0 .. p0 + n`` of the flattened
+    ``[B, C, L]`` layout, from the per-channel ``coef [k, C]`` and ``theta [C]``."""
+    taps, channels = coef.shape
+    positions = channels * length
+    block_coef = np.empty((taps, n), coef.dtype)
+    block_theta = np.empty(n, theta.dtype)
+    for p in range(n):
+        c = ((p0 + p) % positions) // length
+        block_theta[p] = theta[c]
+        for i in range(taps):
+            block_coef[i, p] = coef[i, c]
+    return block_coef, block_theta
+
+
 @njit(parallel=True, cache=True)
-def neuron(x, coef, theta, dilation, width, saturate, spikes, membrane, want_membrane, spike_counts, input_counts):
+def neuron(x, coef, theta, length, dilation, width, saturate, spikes, membrane, want_membrane, spike_counts,
+           input_counts):
     """Whole-sequence neuron layer over ``N`` independent neurons.
 
-    ``x [T, N]`` (N = batch x channels x length, flattened), ``coef [k, N]``
-    (int32 or int64: the lane type, see ``lane_dtype``), ``theta [N]`` ->
+    ``x [T, N]`` (N = batch x channels x length, flattened channel-major per
+    sample), ``coef [k, C]`` (int32 or int64: the lane type, see
+    ``lane_dtype``) and ``theta [C]`` per channel, ``length`` = L ->
     ``spikes [T, N]`` (0/1) and, if ``want_membrane``, ``membrane [T, N]``.
     ``spike_counts[blocks, T]`` and ``input_counts[blocks, T]`` receive the
     spikes and the non-zero inputs of each block of neurons per step.
 
-    Each block copies its inputs into a contiguous circular history
+    Each block of ``NEURON_BLOCK`` neurons expands its own ``coef [k, block]``
+    and copies its inputs into a contiguous circular history
     ``[min(depth, T), block]`` as ``t`` advances, so the taps read rows that do
-    not alias in the cache whatever the stride of ``x``. Under ``wrap`` four
-    taps are summed per pass (the sum is taken modulo the lane width and
-    reduced to ``width`` bits at the end, both exact); under ``saturate`` each
-    tap is added and clamped in order.
+    not alias in the cache whatever the stride of ``x``; nothing is allocated
+    per batch or position outside a block. Under ``wrap`` four taps are summed
+    per pass (the sum is taken modulo the lane width and reduced to ``width``
+    bits at the end, both exact); under ``saturate`` each tap is added and
+    clamped in order.
     """
     steps, neurons = x.shape
     taps = coef.shape[0]
@@ -167,12 +187,13 @@ def neuron(x, coef, theta, dilation, width, saturate, spikes, membrane, want_mem
         p0 = job * NEURON_BLOCK
         p1 = min(neurons, p0 + NEURON_BLOCK)
         n = p1 - p0
+        block_coef, th = _block_params(coef, theta, length, p0, n)
         acc = np.zeros(n, coef.dtype)
         history = np.zeros((depth, n), x.dtype)
         for t in range(steps):
             active = min(taps, t // dilation + 1)
             head = t % depth
-            x0, c0, row = x[t, p0:p1], coef[0, p0:p1], history[head]
+            x0, c0, row = x[t, p0:p1], block_coef[0], history[head]
             nonzero = 0
             for p in range(n):
                 v = x0[p]
@@ -185,28 +206,28 @@ def neuron(x, coef, theta, dilation, width, saturate, spikes, membrane, want_mem
                 for p in range(n):
                     acc[p] = _clamp(acc[p], lo, hi)
                 while i < active:
-                    xa, ca = history[(t - i * dilation) % depth], coef[i, p0:p1]
+                    xa, ca = history[(t - i * dilation) % depth], block_coef[i]
                     for p in range(n):
                         acc[p] = _clamp(acc[p] + ca[p] * xa[p], lo, hi)
                     i += 1
             else:
                 while i + 4 <= active:
-                    xa, ca = history[(t - i * dilation) % depth], coef[i, p0:p1]
-                    xb, cb = history[(t - (i + 1) * dilation) % depth], coef[i + 1, p0:p1]
-                    xc, cc = history[(t - (i + 2) * dilation) % depth], coef[i + 2, p0:p1]
-                    xd, cd = history[(t - (i + 3) * dilation) % depth], coef[i + 3, p0:p1]
+                    xa, ca = history[(t - i * dilation) % depth], block_coef[i]
+                    xb, cb = history[(t - (i + 1) * dilation) % depth], block_coef[i + 1]
+                    xc, cc = history[(t - (i + 2) * dilation) % depth], block_coef[i + 2]
+                    xd, cd = history[(t - (i + 3) * dilation) % depth], block_coef[i + 3]
                     for p in range(n):
                         acc[p] = acc[p] + ca[p] * xa[p] + cb[p] * xb[p] + cc[p] * xc[p] + cd[p] * xd[p]
                     i += 4
                 while i < active:
-                    xa, ca = history[(t - i * dilation) % depth], coef[i, p0:p1]
+                    xa, ca = history[(t - i * dilation) % depth], block_coef[i]
                     for p in range(n):
                         acc[p] = acc[p] + ca[p] * xa[p]
                     i += 1
             if not saturate:
                 for p in range(n):
                     acc[p] = _wrap(np.int64(acc[p]), width)
-            out, th = spikes[t, p0:p1], theta[p0:p1]
+            out = spikes[t, p0:p1]
             count = 0
             for p in range(n):
                 s = np.int8(acc[p] >= th[p])
@@ -220,31 +241,33 @@ def neuron(x, coef, theta, dilation, width, saturate, spikes, membrane, want_mem
 
 
 @njit(cache=True)
-def neuron_step(history, head, x, coef, theta, dilation, width, saturate, spikes, membrane):
-    """One time step of a neuron layer from its circular history.
+def neuron_step(history, t, x, coef, theta, length, dilation, width, saturate, spikes, membrane):
+    """Time step ``t`` of a neuron layer from its circular history.
 
-    ``history [depth, B, P]`` holds the last ``depth = (k - 1) * dilation + 1``
-    inputs; ``x [B, P]`` is written at row ``head`` (the slot of the oldest
-    input), then tap ``i`` reads row ``(head - i * dilation) mod depth``. Rows
-    never written are zero, which is the zero padding before t = 0. Writes
-    ``spikes [B, P]`` and ``membrane [B, P]``; returns the next ``head``.
+    ``history [R, B, P]`` holds the last ``R`` inputs (``R`` = the depth
+    ``(k - 1) * dilation + 1``, or fewer when the run has fewer steps: tap
+    ``i`` is read only while ``i * dilation <= t < R``); ``x [B, P]`` is
+    written at row ``t mod R``, then tap ``i`` reads row ``(t - i * dilation)
+    mod R``. ``coef [k, C]`` and ``theta [C]`` are per channel, ``length`` = L
+    (P = C x L). Writes ``spikes [B, P]`` and ``membrane [B, P]``.
     """
-    depth, batch, positions = history.shape
+    rows, batch, positions = history.shape
     taps = coef.shape[0]
+    active = min(taps, t // dilation + 1)
     lo = -(np.int64(1) << (width - 1))
     hi = (np.int64(1) << (width - 1)) - 1
-    history[head] = x
+    history[t % rows] = x
     for b in range(batch):
         for p in range(positions):
+            c = p // length
             acc = np.int64(0)
-            for i in range(taps):
-                acc = acc + coef[i, p] * np.int64(history[(head - i * dilation) % depth, b, p])
+            for i in range(active):
+                acc = acc + coef[i, c] * np.int64(history[(t - i * dilation) % rows, b, p])
                 if saturate:
                     acc = _clamp(acc, lo, hi)
             h = acc if saturate else _wrap(acc, width)
             membrane[b, p] = h
-            spikes[b, p] = 1 if h >= theta[p] else 0
-    return (head + 1) % depth
+            spikes[b, p] = 1 if h >= theta[c] else 0
 
 
 @njit(parallel=True, cache=True)

@@ -80,13 +80,19 @@ def _tap_prefix(mask: np.ndarray, steps: int, dilation: int) -> np.ndarray:
 
 
 def conv_fanout(length: int, l_out: int, ksize: int, stride: int, padding: int) -> np.ndarray:
-    """``f[l]``: how many (output position, kernel tap) pairs read input position ``l``."""
+    """``f[l]``: how many (output position, kernel tap) pairs read input position ``l`` ``[L]`` int64.
+
+    Output position ``o`` reads ``o * stride + j - padding`` for ``j < K``: for each tap ``j`` the positions
+    read form a stride-``stride`` progression, added in one slice (O(K + L) NumPy work).
+    """
     fan = np.zeros(length, np.int64)
-    for lo in range(l_out):
-        for j in range(ksize):
-            pos = lo * stride + j - padding
-            if 0 <= pos < length:
-                fan[pos] += 1
+    for j in range(ksize):
+        # o ranges over [0, l_out); position o * stride + j - padding must lie in [0, length)
+        first = max(0, -(-(padding - j) // stride))
+        last = min(l_out - 1, (length - 1 + padding - j) // stride)
+        if first <= last:
+            start = first * stride + j - padding
+            fan[start : start + (last - first) * stride + 1 : stride] += 1
     return fan
 
 

@@ -163,12 +163,13 @@ def random_input(
     """
     rng = np.random.default_rng(seed)
     steps = model.timesteps if timesteps is None else timesteps
-    shape = (steps, batch, model.input.features)
-    active = rng.random(shape) < rate
-    lo, hi = model.input.value_range
-    if model.input.kind == SPIKE:
-        values = np.ones(shape, np.int64)
-    else:
-        values = rng.integers(lo, hi, size=shape, endpoint=True)
-        values[values == 0] = hi
-    return np.where(active, values, 0).astype(model.input.dtype)
+    out = np.empty((steps, batch, model.input.features), model.input.dtype)
+    for t in range(steps):  # one step at a time: the same draws as one call, without [T, B, F] temporaries
+        out[t] = rng.random(out.shape[1:]) < rate
+    if model.input.kind == INT:
+        lo, hi = model.input.value_range
+        for t in range(steps):
+            values = rng.integers(lo, hi, size=out.shape[1:], endpoint=True)
+            values[values == 0] = hi
+            out[t] = np.where(out[t] != 0, values, 0)
+    return out
