@@ -8,7 +8,7 @@ memory, with nothing written to disk unless asked (``out=``).
 >>> cores = shiftspike.cores(model, lanes=4)                      # Verilog per neuron layer, in memory
 
 Synthesis and verification run external tools on files; :func:`synthesize` and :func:`verify` give them a
-temporary folder that is removed afterwards. Errors are :class:`~shiftspike.sim.errors.ShiftspikeError`.
+temporary folder that is removed afterwards (``shiftspike.rtl_gen.built``). Errors are :class:`~shiftspike.sim.errors.ShiftspikeError`.
 """
 
 from __future__ import annotations
@@ -152,27 +152,27 @@ def cores(model, *, layers: list[int] | None = None, lanes: int | None = None, a
                        loadable=loadable, debug=debug) for i in chosen]
 
 
-def synthesize(model, *, target: str = "ice40-hx8k", lanes: int | None = None, arith: str = "shift",
-               loadable: bool = False, unfit_ok: bool = False) -> list[dict]:
-    """Synthesis rows (logic cells, FFs, RAM, multipliers, Fmax, cycles per step) of every neuron layer's core
-    of ``model``, built and synthesized in a temporary folder."""
-    from shiftspike.rtl_gen.cores import synthesize_cores, write_cores
+def synthesize(cores_or_model, *, target: str = "ice40-hx8k", unfit_ok: bool = False, **options) -> list[dict]:
+    """Synthesis rows (logic cells, FFs, RAM, multipliers, Fmax MHz, cycles per step) of in-memory cores (from
+    :func:`cores`), or of every neuron layer's core of a model (``options`` as :func:`cores` takes them); each
+    core is synthesized in a temporary folder that is removed afterwards."""
+    from shiftspike.rtl_gen.built import synthesize_core
 
-    with tempfile.TemporaryDirectory(prefix="shiftspike-synth-") as tmp:
-        write_cores(_model(model), Path(tmp), lanes=lanes, arith=arith, loadable=loadable)
-        return synthesize_cores(Path(tmp), target, unfit_ok=unfit_ok)
+    built = cores_or_model if isinstance(cores_or_model, list) else cores(cores_or_model, **options)
+    return [synthesize_core(core, target, unfit_ok) for core in built]
 
 
-def verify(model, x, *, lanes: int | None = None, simulators: tuple[str, ...] | None = None) -> list:
-    """Verdicts (``shiftspike.rtl_gen.verify.Verdict``) of every neuron layer's shift-add core of ``model`` on
-    each simulator (default all), driven by the layer's input when ``model`` runs on ``x [T, B, features]``,
-    against the simulator; cores, builds and logs live in a temporary folder."""
-    from shiftspike.rtl_gen.cores import verify_cores, write_cores
+def verify(model, x, *, simulators: tuple[str, ...] | None = None, **options) -> list:
+    """Verdicts (``shiftspike.rtl_gen.verify.Verdict``, ``.passed``) of every neuron layer's core of ``model``
+    (``options`` as :func:`cores` takes them) on each simulator (default all), driven by the layer's input
+    when ``model`` runs on ``x [T, B, features]`` and compared with the simulator; each run lives in a
+    temporary folder that is removed afterwards."""
+    from shiftspike.rtl_gen.built import verify_built
+    from shiftspike.rtl_gen.cores import layer_currents
     from shiftspike.rtl_gen.verify import SIMULATORS
     from shiftspike.sim.trace import check_input
 
     model = _model(model)
-    x = check_input(model, x)
-    with tempfile.TemporaryDirectory(prefix="shiftspike-verify-") as tmp:
-        write_cores(model, Path(tmp) / "rtl", lanes=lanes)
-        return verify_cores(model, x, Path(tmp) / "rtl", list(simulators or SIMULATORS), Path(tmp) / "work")
+    currents = layer_currents(model, check_input(model, x))
+    return [verify_built(core, currents[core.sidecar["layer"]], simulator)
+            for core in cores(model, **options) for simulator in (simulators or SIMULATORS)]
