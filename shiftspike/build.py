@@ -113,7 +113,7 @@ class StepResult:
 
 
 def step_named(name: str) -> Step:
-    """The :class:`Step` called ``name``; :class:`BuildError` for an unknown name."""
+    """The :class:`Step` called ``name`` (an unknown name is a one-line error)."""
     for step in STEPS:
         if step.name == name:
             return step
@@ -261,6 +261,8 @@ class Build:
         steps = steps_between(first, last)
         if self.root.exists() and not self.root.is_dir():
             raise safe_io.OutputError(f"{self.root}: exists and is not a directory")
+        if steps[0].name != "train" and not self.root.is_dir():
+            raise StaleInput(f"{self.root}: no such run folder; a build from step {first} continues an earlier one")
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
