@@ -283,8 +283,8 @@ class Build:
 
         self.check_inputs(step)
         reads = {rel: content_hash(self.path(rel)) for rel in step.reads}
-        self._discard(step)
         try:
+            self._discard(step)
             result = getattr(self, f"_{step.name}")()
         except (BuildError, StaleInput):
             raise
@@ -292,6 +292,8 @@ class Build:
             raise BuildError(step.name, f"{exc}; fewer --lanes make smaller cores") from None
         except ShiftspikeError as exc:
             raise BuildError(step.name, str(exc)) from None
+        except OSError as exc:  # moving or removing the step's own files and folders
+            raise BuildError(step.name, f"{exc.filename}: {exc.strerror or exc}") from None
         self._write_record(step, reads, result.facts)
         return result
 

@@ -140,6 +140,7 @@ def copy_run(run, dest, *names):
     (dest / "steps").mkdir(parents=True)
     for name in names:
         source = run / name.rstrip("/")
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if source.is_dir() else shutil.copy)(source, dest / name.rstrip("/"))
         step = producer(name).name
         shutil.copy(run / "steps" / f"{step}.json", dest / "steps" / f"{step}.json")
