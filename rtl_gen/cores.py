@@ -34,7 +34,7 @@ __all__ = ["CoreFolderError", "Sidecar", "WrittenCore", "layer_currents", "read_
            "synthesize_cores", "verdict_json", "verify_cores", "write_cores"]
 
 #: ``progress(done, total, what)``: ``done`` of ``total`` items finished, ``what`` the one under way or done.
-Progress = Callable[[int, int, str], None]
+OnProgress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def read_folder(folder: Path) -> list[Sidecar]:
     return found
 
 
-def synthesize_cores(folder: Path, target: str, unfit_ok: bool = False, progress: Progress | None = None
+def synthesize_cores(folder: Path, target: str, unfit_ok: bool = False, progress: OnProgress | None = None
                      ) -> list[dict]:
     """Synthesize every core of ``folder`` for ``target``; one :func:`~shiftspike.rtl_gen.synth.core_row` per
     core, in the folder's order (keys: ``logic_cells``, ``ffs``, ``ram_blocks``, ``multipliers``, ``fmax_mhz``
@@ -153,7 +153,7 @@ def _same_layer(a, b) -> bool:
 
 
 def verify_cores(model, x: np.ndarray, rtl_dir: Path, simulators: list[str], workdir: Path,
-                 progress: Progress | None = None) -> list[Verdict]:
+                 progress: OnProgress | None = None) -> list[Verdict]:
     """Verify every core of ``rtl_dir`` on each simulator (``"icarus"``, ``"verilator"``) with the currents of
     ``model`` run on ``x [T, B, features]``; each (core, simulator) builds in ``workdir/<top>/<simulator>``.
     Returns the :class:`~shiftspike.rtl_gen.verify.Verdict` list, in core then simulator order. A core not

@@ -154,7 +154,7 @@ def parse_sidecar(meta: dict, path: Path) -> Sidecar:
     if arith not in ("shift", "mul"):
         raise CoreFolderError(f"{origin}: malformed core sidecar (arith {arith[:20]!r})")
     top = _get(meta, "top", str, origin)
-    if not top.isidentifier():
+    if not (top.isascii() and top.isidentifier()):
         raise CoreFolderError(f"{origin}: malformed core sidecar (top {top[:40]!r} is not a module name)")
     return Sidecar(
         path=Path(path), top=top, layer=_non_negative(_get(meta, "layer", int, origin), "layer", origin),
