@@ -51,12 +51,15 @@ class LayerBound:
 
 
 def term_sums(weights: np.ndarray, lo: int, hi: int, axes) -> tuple[np.ndarray, np.ndarray]:
-    """Sum over ``axes`` of the negative and positive bounds of ``w * x`` for x in [lo, hi].
+    """Sum over ``axes`` (every axis but the first) of the negative and positive bounds of ``w * x`` for x in [lo, hi].
 
-    int64 is exact here: the model limits keep every term within ``MAX_TERM_WIDTH`` bits and every sum
-    within ``MAX_TERMS`` terms (``sim/fixed.py``).
+    Computed in int64 (8 bytes per weight) when every sum provably fits, which the model limits
+    (``MAX_TERM_WIDTH``, ``MAX_TERMS`` in ``sim/fixed.py``) guarantee for a valid model; else in Python ints.
     """
-    w = weights.astype(np.int64)
+    wmax = max(abs(int(weights.min())), abs(int(weights.max()))) if weights.size else 0
+    terms = weights.size // weights.shape[0] if weights.size else 1  # the sums run over all axes but the first
+    exact = wmax * max(abs(lo), abs(hi)) * terms < 2**62
+    w = weights.astype(np.int64 if exact else object)
     a, b = w * lo, w * hi
     neg = np.minimum(np.minimum(a, b), 0).sum(axis=axes)
     pos = np.maximum(np.maximum(a, b), 0).sum(axis=axes)

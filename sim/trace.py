@@ -51,11 +51,16 @@ class Trace:
 
 
 def check_input(model: IntegerModel, x) -> np.ndarray:
-    """Validate ``x [T, B, features]`` against the model's input spec; return it in the spec's storage dtype."""
+    """Validate ``x [T, B, features]`` against the model's input spec; return it in the spec's storage dtype.
+
+    Any signed or unsigned integer dtype is accepted, and ``bool`` as the integers 0 and 1 (a spike input's
+    natural type); every value must lie in the spec's range (so ``True`` is refused by a 1-bit ``int``
+    input, whose range is [-1, 0]). Floats, complex and object arrays are refused.
+    """
     if not isinstance(x, np.ndarray):
         raise InputError(f"input must be a NumPy array, got {type(x).__name__}")
     if x.dtype.kind not in "iub":
-        raise InputError(f"input dtype {x.dtype} is not an integer type")
+        raise InputError(f"input dtype {x.dtype} is not an integer or bool type")
     spec = model.input
     if x.ndim != 3 or x.shape[2] != spec.features or x.shape[0] < 1 or x.shape[1] < 1:
         raise InputError(f"input shape {x.shape} does not match [T, B, {spec.features}]")

@@ -67,3 +67,16 @@ def test_fit_widths_keeps_results(seed):
     x = random_input(model, batch=2, rate=0.5, seed=seed)
     a, b = run_reference(model, x), run_reference(fitted, x)
     assert all(np.array_equal(p, q) for p, q in zip(a.outputs, b.outputs))
+
+
+def test_term_sums_exact_in_int64_and_beyond():
+    """int64 where the sums fit (a valid model), Python ints where they would not: the same exact values."""
+    from shiftspike.sim.bounds import term_sums
+
+    w = np.array([[1, -2, 0], [3, 0, -1]], np.int8)
+    neg, pos = term_sums(w, -3, 5, 1)
+    # row 0: 1*x in [-3, 5], -2*x in [-10, 6] -> [-13, 11]; row 1: 3*x in [-9, 15], -x in [-5, 3] -> [-14, 18]
+    assert neg.tolist() == [-13, -14] and pos.tolist() == [11, 18]
+    big = np.full((1, 1024), 1 << 24, np.int64)
+    neg, pos = term_sums(big, -(1 << 31), (1 << 31) - 1, 1)
+    assert int(pos[0]) == 1024 * (1 << 24) * ((1 << 31) - 1) and int(neg[0]) == -1024 * (1 << 24) * (1 << 31)

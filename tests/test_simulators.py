@@ -149,3 +149,18 @@ def test_stepper_refuses_another_batch():
     model = random_model(2)
     with pytest.raises(InputError, match="batch 3 does not match"):
         Stepper(model, 2).run(random_input(model, batch=3))
+
+
+def test_bool_input_is_the_integers_zero_and_one():
+    """Documented in docs/model-format.md: bool arrays are accepted as 0/1, the range check applies."""
+    from shiftspike.sim import InputError, IntegerModel, Readout, TensorSpec
+
+    model = random_model(4, input_kind="spike")
+    x = random_input(model, batch=2, rate=0.5)
+    assert np.array_equal(run(model, x.astype(bool)).output, run(model, x).output)
+    assert np.array_equal(Stepper(model, 2).run(x.astype(bool)).output, run(model, x).output)
+    one_bit = IntegerModel(TensorSpec("int", 1, 2), 2, (Readout(4),))
+    with pytest.raises(InputError, match="input value 1 outside"):
+        run(one_bit, np.ones((2, 1, 2), bool))
+    with pytest.raises(InputError, match="not an integer or bool type"):
+        run(model, x.astype(np.float32))
