@@ -1,6 +1,6 @@
 """Training checkpoints: a versioned dict of tensors and plain values, never a pickle of code.
 
-Written with ``torch.save`` atomically (:func:`shiftspike.sim.safe_io.atomic_path`),
+Written with ``torch.save`` atomically (:func:`shiftspike.sim.safe_io.write_atomic`),
 read with ``torch.load(weights_only=True)`` so a checkpoint from anywhere cannot
 run code. A checkpoint is untrusted input: anything ``torch.load`` raises on it,
 and every field that does not have the layout below, is a one-line
@@ -18,7 +18,9 @@ allocate more than the tensors it stores.
 
 from __future__ import annotations
 
+import io
 import math
+import warnings
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -49,14 +51,19 @@ class CheckpointError(ShiftspikeError, ValueError):
 
 def save(path: Path, cfg: RunConfig, info: InputInfo, classes: int, epoch: int, model: dict, optimizer: dict,
          scheduler: dict) -> None:
-    """Write the checkpoint atomically; an unwritable destination is an ``OutputError``."""
+    """Write the checkpoint atomically; an unwritable destination or a full disk is an ``OutputError``.
+
+    Serialized in memory first (at most the parameter budget's size): ``torch.save`` to a file reports a failed
+    write as a ``RuntimeError``, ``safe_io`` maps the ``OSError`` of writing the bytes.
+    """
     payload = {
         "format": FORMAT, "version": VERSION, "config": cfg.model_dump(mode="json"), "input": asdict(info),
         "classes": classes, "epoch": epoch, "model": model, "optimizer": optimizer, "scheduler": scheduler,
         "rng": torch.get_rng_state(),
     }
-    with safe_io.atomic_path(path, ".pt") as tmp:
-        torch.save(payload, tmp)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    safe_io.write_atomic(path, buffer.getvalue())
 
 
 def resolve(path: str | Path) -> Path:
@@ -88,7 +95,9 @@ def _is_int(value) -> bool:
 
 def _read(path: Path) -> dict:
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about odd pickle protocols of a mutated file
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - the file is untrusted: any failure of the unpickler is its fault
         raise CheckpointError(f"{path}: not a readable checkpoint ({_reason(error)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

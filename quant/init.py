@@ -19,6 +19,8 @@ in ``[0, shift_max]``; the threshold BatchNorm at mean 0, variance 1,
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import nn
@@ -75,6 +77,8 @@ def preset_model(preset: str, width: float = 1.0, seed: int = 0, neuron_taps: in
     """
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed {seed!r} is not a non-negative integer")
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not (math.isfinite(width) and width > 0):
+        raise ConfigError(f"preset {preset}: width {width!r} is not a positive finite number")
     try:
         raw = presets.preset(preset, width)
     except ValueError as error:

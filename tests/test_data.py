@@ -256,13 +256,17 @@ def test_long_bad_parameters(params, match):
         load_dataset("long", "train", **params)
 
 
-def test_long_16384_steps_is_fast():
-    import time
+def test_long_16384_steps_builds_only_its_own_array():
+    """A long task builds its arrays once: the NumPy buffers tracemalloc sees peak below 3x the float32 ``x``
+    (no per-step or per-chunk copies kept alive). No wall-clock bound: the machine may be loaded."""
+    import tracemalloc
 
-    start = time.perf_counter()
+    tracemalloc.start()
     d = load_dataset("long", "train", timesteps=16384, samples=(64, 8))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
     assert d.x.shape == (64, 16384, 8, 1)
-    assert time.perf_counter() - start < 3
+    assert peak <= 3 * d.x.numel() * 4
 
 
 # ---------------------------------------------------------------------------------------------

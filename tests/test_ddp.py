@@ -10,6 +10,7 @@ integer model, so the test accuracies are equal.
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -129,6 +130,8 @@ def test_a_global_batch_not_divisible_by_the_ranks_is_refused(tmp_path):
     config.write_text(CONFIG % 63)
     out = tmp_path / "run"
     code, _, stderr = torchrun("--config", config, "--out", out)
-    assert code != 0
+    # Each worker exits 2 (a user error, the CLI's contract); torchrun reports their codes and exits 1 itself.
+    workers = re.findall(r"exitcode\s*:\s*(-?\d+)", stderr)
+    assert code == 1 and workers and set(workers) == {"2"}, stderr
     assert "train.batch_size 63 is the global batch and must be divisible by the 2 processes" in stderr
     assert not out.exists()

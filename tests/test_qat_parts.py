@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from shiftspike.quant.grid import Grid
 from shiftspike.quant.neurons import LIF, PSN, ChannelwiseNeuron, MaskedPSN, SlidingPSN
 from shiftspike.quant.quantizers import fake_int, pow2_exponents, weight_ints
-from shiftspike.quant.surrogate import Surrogate, surrogate_grad
+from shiftspike.quant.surrogate import Surrogate
 from shiftspike.quant.temporal import reference
 
 
@@ -51,17 +51,54 @@ def test_pow2_exponent_rounding_edge_cases():
     assert e[5] == -math.inf
 
 
-@pytest.mark.parametrize("name, alpha", [("atan", 2.0), ("atan", 5.0), ("sigmoid", 4.0), ("rect", 1.0)])
+POINTS = [-1.0, -1e-7, 0.0, 0.3, 2.0]
+
+
+def _smooth_step(name: str, alpha: float, x: float) -> float:
+    """The smooth stand-in sigma(x) whose derivative each surrogate uses, written from its definition."""
+    if name == "atan":
+        return math.atan(math.pi / 2 * alpha * x) / math.pi + 0.5
+    if name == "sigmoid":
+        return 1.0 / (1.0 + math.exp(-alpha * x))
+    return min(1.0, max(0.0, x / alpha + 0.5))  # rect: a ramp of width alpha, slope 1/alpha
+
+
+def _closed_form(name: str, alpha: float, x: float) -> float:
+    if name == "atan":
+        return alpha / (2 * (1 + (math.pi / 2 * alpha * x) ** 2))
+    if name == "sigmoid":
+        s = 1.0 / (1.0 + math.exp(-alpha * x))
+        return alpha * s * (1.0 - s)
+    return 1.0 / alpha if abs(x) < alpha / 2 else 0.0
+
+
+#: The rect window by hand: 1/alpha where |x| < alpha/2, at the points -1, -1e-7, 0, 0.3, 2.
+RECT = {1.0: [0.0, 1.0, 1.0, 1.0, 0.0], 4.0: [0.25, 0.25, 0.25, 0.25, 0.0], 0.5: [0.0, 2.0, 2.0, 0.0, 0.0]}
+
+
+@pytest.mark.parametrize("name, alpha", [("atan", 2.0), ("atan", 5.0), ("sigmoid", 4.0), ("sigmoid", 1.0),
+                                         ("rect", 1.0), ("rect", 4.0), ("rect", 0.5)])
 def test_surrogate_forward_is_heaviside_with_a_spike_at_zero_and_named_gradient(name, alpha):
-    x = torch.tensor([-1.0, -1e-7, 0.0, 0.3, 2.0], requires_grad=True)
+    x = torch.tensor(POINTS, dtype=torch.float64, requires_grad=True)
     s = Surrogate(name, alpha)(x)
     assert s.tolist() == [0.0, 0.0, 1.0, 1.0, 1.0]
     s.sum().backward()
-    assert torch.allclose(x.grad, surrogate_grad(x.detach(), name, alpha))
+    expected = RECT[alpha] if name == "rect" else [_closed_form(name, alpha, v) for v in POINTS]
+    assert x.grad.tolist() == pytest.approx(expected, rel=1e-12, abs=1e-15)
     if name == "atan":
         assert x.grad[2] == pytest.approx(alpha / 2)
-        expected = alpha / (2 * (1 + (math.pi / 2 * alpha * 0.3) ** 2))
-        assert x.grad[3] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("name, alpha", [("atan", 2.0), ("atan", 5.0), ("sigmoid", 4.0), ("rect", 1.0),
+                                         ("rect", 4.0)])
+def test_surrogate_gradient_is_the_slope_of_its_smooth_step(name, alpha):
+    """Central differences of sigma(x), away from the rect's corners at +-alpha/2."""
+    h = 1e-6
+    points = [v for v in (-1.3, -0.7, -0.2, 0.0, 0.1, 0.45, 0.9, 2.5) if abs(abs(v) - alpha / 2) > 10 * h]
+    x = torch.tensor(points, dtype=torch.float64, requires_grad=True)
+    Surrogate(name, alpha)(x).sum().backward()
+    slopes = [(_smooth_step(name, alpha, v + h) - _smooth_step(name, alpha, v - h)) / (2 * h) for v in points]
+    assert x.grad.tolist() == pytest.approx(slopes, rel=1e-5, abs=1e-7)
 
 
 def test_surrogate_rejects_unknown_name_and_bad_alpha():

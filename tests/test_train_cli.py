@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -207,3 +208,73 @@ def test_every_preset_builds_trains_a_step_and_has_an_integer_model(name):
 def test_sawtooth_dilation_schedule():
     assert config.validate(presets.preset("scifar")).model.dilation_schedule() == [1, 2, 3, 1, 2, 3, 1]
     assert config.validate(presets.preset("long")).model.dilation_schedule() == [1, 2]
+
+
+def _epochs(run) -> list[int]:
+    return [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_a_run_stopped_between_its_metrics_and_its_checkpoint_resumes_without_a_repeated_epoch(tmp_path,
+                                                                                                monkeypatch):
+    """Epoch 2's metrics line is written, its checkpoint is not; the resume drops the line and trains epoch 2
+    again, so the log holds 1, 2 once each (appending gave 1, 2, 2)."""
+    run = tmp_path / "stopped"
+    real_save = checkpoint.save
+
+    def stop_before_epoch_2s_checkpoint(path, *args):
+        if args[3] == 2:
+            raise KeyboardInterrupt
+        real_save(path, *args)
+
+    monkeypatch.setattr(checkpoint, "save", stop_before_epoch_2s_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        _train(run)
+    monkeypatch.setattr(checkpoint, "save", real_save)
+    assert _epochs(run) == [1, 2] and checkpoint.load(run)[0]["epoch"] == 1
+    assert _train(run, "--resume") == 0
+    assert _epochs(run) == [1, 2]
+    assert checkpoint.load(run)[0]["epoch"] == 2
+
+
+def test_a_resume_whose_log_misses_an_epoch_is_refused(run_dir, tmp_path):
+    run = tmp_path / "lost"
+    run.mkdir()
+    for name in ("config.json", "checkpoint.pt"):
+        (run / name).write_bytes((run_dir / name).read_bytes())
+    (run / "metrics.jsonl").write_text((run_dir / "metrics.jsonl").read_text().splitlines()[1] + "\n")
+    code, _, stderr = cli("train", "--preset", "digits", "--width", "0.25", "--epochs", "2", "--out", run,
+                          "--no-progress", "--resume")
+    assert code == 2 and "does not hold epochs 1..2 once each" in stderr and len(stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("out", ["/proc/shiftspike-run", "/proc/self/status/run"])
+def test_an_unwritable_run_directory_is_one_line(out):
+    code, _, stderr = cli("train", "--preset", "digits", "--width", "0.25", "--epochs", "1", "--out", out,
+                          "--no-progress")
+    assert code == 2, stderr
+    assert out in stderr and len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
+
+
+def test_a_network_over_the_parameter_budget_is_refused_before_training(tmp_path):
+    path = tmp_path / "huge.toml"
+    path.write_text("[model]\nlayers = [{type = 'dense', features = 65536}, {type = 'neuron'},\n"
+                    "  {type = 'dense', features = 65536}, {type = 'neuron'}, {type = 'dense', features = 10},\n"
+                    "  {type = 'readout'}]\n")
+    code, _, stderr = cli("train", "--config", path, "--out", tmp_path / "run", "--no-progress")
+    assert code == 2 and "over the limit of 67,108,864" in stderr and len(stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_test_split_of_a_run_as_integer_inputs(run_dir):
+    from shiftspike.quant.data import load_dataset
+    from shiftspike.quant.inputs import run_test_split
+
+    x, y = run_test_split(run_dir)
+    data = load_dataset("digits", "test")
+    assert x.dtype == np.int8 and x.shape == (8, len(data), 8) and y.dtype == np.int64
+    assert np.array_equal(x, (data.x.permute(1, 0, 2, 3).flatten(2) * 16).numpy().astype(np.int8))
+    assert np.array_equal(y, data.y.numpy())
+    x5, y5 = run_test_split(run_dir, samples=5)
+    assert np.array_equal(x5, x[:, :5]) and np.array_equal(y5, y[:5])
+    with pytest.raises(config.ConfigError, match="config.json: no such file"):
+        run_test_split(run_dir / "nothing")
