@@ -10,7 +10,7 @@ CONSTRAINTS := requirements/constraints.txt
 PYTEST = run_pytest() { $(PY) -m pytest -n 2 "$$@"; rc=$$?; \
 	if [ $$rc = 5 ]; then echo "error: pytest collected no tests" >&2; fi; return $$rc; }; run_pytest
 
-.PHONY: setup demo test test-fast bench readme clean
+.PHONY: setup demo test test-fast fuzz bench readme clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,12 @@ test: $(STAMP)
 # Day-to-day subset (under 3 minutes): everything not marked slow.
 test-fast: $(STAMP)
 	$(PYTEST) -m "not slow" tests cocotb_tests
+
+# A long run of the CLI fuzz harness (tests/test_fuzz_cli.py): FUZZ_EXAMPLES examples per verb, seed printed
+# in the header (replay with HYPOTHESIS_SEED=...).
+FUZZ_EXAMPLES ?= 2000
+fuzz: $(STAMP)
+	export SHIFTSPIKE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES); $(PYTEST) tests/test_fuzz_cli.py -k slow
 
 bench: $(STAMP)
 	$(PY) benchmarks/sim_throughput.py
