@@ -20,7 +20,7 @@ def cmd_inputs(args) -> None:
     from shiftspike.quant.inputs import run_test_split
     from shiftspike.sim.safe_io import Outputs
 
-    refuse_overwrite({"-o": args.output, "--labels": args.labels}, {})
+    refuse_overwrite({"-o": args.output, "--labels": args.labels}, {"run": str(Path(args.run) / "config.json")})
     with Outputs() as outputs:
         x_tmp = outputs.stage(args.output, ".npy")
         y_tmp = outputs.stage(args.labels, ".npy") if args.labels else None
