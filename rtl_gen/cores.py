@@ -25,6 +25,7 @@ import numpy as np
 
 from shiftspike.sim import run
 from shiftspike.sim.cycles import CoreTiming
+from shiftspike.sim.errors import OutputError
 
 from .sidecar import CoreFolderError, Sidecar, read_sidecar
 from .synth import TARGETS, DoesNotFit, SynthError, TooManyPins, core_row, synthesize, unfit_result
@@ -84,7 +85,10 @@ def write_cores(model, out: Path, layers: list[int] | None = None, lanes: int | 
     for index in _layers(model, layers):
         capped = None if lanes is None else min(lanes, model.specs[index].features)
         cores.append((index, build_core(model, index, lanes=capped, arith=arith, loadable=loadable, debug=debug)))
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot create the folder ({exc.strerror or exc})") from None
     written = []
     for index, core in cores:
         verilog, _ = write_core(core, out)

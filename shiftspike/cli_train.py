@@ -1,39 +1,16 @@
-"""The ``train`` and ``export`` verbs: QAT runs and their integer models.
-
-Errors of configuration, data and checkpoints become :class:`CliError` (one
-line, exit 2). Importing this module does not import torch; the verbs do.
-"""
+"""The ``train``, ``export`` and ``init`` verbs: QAT runs, their integer models, and the integer model of a
+preset's architecture without training or data. Importing this module does not import torch; the verbs do."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from .cli import CliError, _non_negative
+from .cli_common import positive, positive_width, seed, widths
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _widths(text: str) -> list[int]:
-    try:
-        return [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected integers separated by commas, got {text!r}") from None
-
-
-def _resolve_config(args):
+def resolve_config(args):
+    """The validated ``RunConfig`` of ``--config`` or ``--preset`` with the command line's overrides, and the
+    run's name (the preset or the config file's stem)."""
     from shiftspike.quant import config, presets
 
     if args.config:
@@ -58,25 +35,20 @@ def _resolve_config(args):
 
 
 def cmd_train(args) -> None:
-    from shiftspike.quant.checkpoint import CheckpointError
-    from shiftspike.quant.config import ConfigError
-    from shiftspike.quant.data import DataError
     from shiftspike.quant.distributed import launch_rank
     from shiftspike.quant.train import train
 
-    try:
-        cfg, name = _resolve_config(args)
-        out = Path(args.out or f"runs/{name}")
-        summary = train(cfg, out, resume=args.resume, progress=not args.no_progress)
-    except (ConfigError, DataError, CheckpointError) as error:
-        raise CliError(str(error)) from None
+    cfg, name = resolve_config(args)
+    out = Path(args.out or f"runs/{name}")
+    summary = train(cfg, out, resume=args.resume, progress=not args.no_progress)
     if launch_rank() == 0:
         print(f"test accuracy {summary['test_accuracy']:.4f} after {summary['epochs']} epochs "
               f"({summary['train_seconds']:.1f} s); run: {out}")
 
 
-def _print_export(result, out: Path) -> None:
-    from rich.console import Console
+def export_table(result, out):
+    """A rich table of an export: per layer its type, output, accumulator width against the bound, the QAT
+    eval dtype and the check's mismatches."""
     from rich.table import Table
 
     table = Table(title=f"integer model {out}")
@@ -88,36 +60,48 @@ def _print_export(result, out: Path) -> None:
         dtype = str(result.plan.dtypes[i]).removeprefix("torch.")
         bad = "-" if result.check is None else f"{result.check.layers[i].mismatches}/{result.check.layers[i].values}"
         table.add_row(str(i), layer.type, shape, str(layer.acc_width), str(bound.required_width), dtype, bad)
-    Console(width=120).print(table)
+    return table
+
+
+def print_export(result, out, console) -> None:
+    """The export table, the bound analysis and the check, on ``console``."""
+    console.print(export_table(result, out))
     overflow = [b.index for b in result.bounds if b.may_overflow]
-    print("bounds: " + (f"layers {overflow} may overflow (declared width < required)" if overflow
-                        else "no overflow possible at the declared widths"))
+    console.print("bounds: " + (f"layers {overflow} may overflow (declared width < required)" if overflow
+                                else "no overflow possible at the declared widths"), markup=False)
     if result.check is not None:
         c = result.check.to_json()
-        print(f"check: {c['samples']} test samples, {c['mismatches']} mismatches; integer accuracy "
-              f"{c['integer_accuracy']:.4f}, QAT eval accuracy {c['qat_accuracy']:.4f}")
+        console.print(f"check: {c['samples']} test samples, {c['mismatches']} mismatches; integer accuracy "
+                      f"{c['integer_accuracy']:.4f}, QAT eval accuracy {c['qat_accuracy']:.4f}", markup=False)
         if c["first_mismatch"]:
-            print(f"first mismatch: {c['first_mismatch']}")
+            console.print(f"first mismatch: {c['first_mismatch']}", markup=False)
 
 
 def cmd_export(args) -> None:
-    from shiftspike.quant.checkpoint import CheckpointError
-    from shiftspike.quant.config import ConfigError
-    from shiftspike.quant.data import DataError
+    from rich.console import Console
+
     from shiftspike.quant.export import export
-    from shiftspike.sim import ModelError
+    from shiftspike.sim.safe_io import Outputs
 
-    from .cli import atomic_path
+    with Outputs() as outputs:
+        tmp = outputs.stage(args.output, ".ssm")
+        result = export(args.source, tmp, widths=args.widths, check=not args.no_check, data_path=args.data_path)
+        print_export(result, args.output, Console(width=120))
+        if result.check is not None and not result.check.exact:
+            print(f"the check failed: {args.output} not written (--no-check writes it unchecked)")
+            raise SystemExit(1)
 
-    out = Path(args.output)
-    try:
-        with atomic_path(out, ".ssm") as tmp:
-            result = export(args.source, tmp, widths=args.widths, check=not args.no_check, data_path=args.data_path)
-    except (ConfigError, DataError, CheckpointError, ModelError) as error:
-        raise CliError(str(error)) from None
-    _print_export(result, out)
-    if result.check is not None and not result.check.exact:
-        raise SystemExit(1)
+
+def cmd_init(args) -> None:
+    from shiftspike.quant.init import preset_model
+    from shiftspike.sim.safe_io import atomic_path
+
+    with atomic_path(args.output, ".ssm") as tmp:
+        model = preset_model(args.preset, width=args.width, seed=args.seed)
+        model.save(tmp)
+    print(f"wrote {args.output}: preset {args.preset} (random taps, untrained), {len(model.layers)} layers, "
+          f"{len(model.neuron_layers())} neuron layers, input {model.input.channels}x{model.input.length}, "
+          f"T={model.timesteps}")
 
 
 def add_verbs(verbs) -> None:
@@ -130,9 +114,9 @@ def add_verbs(verbs) -> None:
     source.add_argument("--config", help="a TOML config file (see docs/training.md)")
     p.add_argument("--dataset", help="override the dataset name (digits, digits-pixels, long, shd, scifar)")
     p.add_argument("--data-path", help="directory or file of the dataset (shd, scifar)")
-    p.add_argument("--epochs", type=_positive)
-    p.add_argument("--seed", type=_non_negative)
-    p.add_argument("--width", type=_positive_float, default=1.0, help="scale the preset's hidden sizes")
+    p.add_argument("--epochs", type=positive)
+    p.add_argument("--seed", type=seed)
+    p.add_argument("--width", type=positive_width, default=1.0, help="scale the preset's hidden sizes")
     p.add_argument("--neuron", choices=NEURONS, help="override the neuron (float baselines do not export)")
     p.add_argument("--out", help="run directory (default: runs/<preset or config name>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
@@ -142,8 +126,16 @@ def add_verbs(verbs) -> None:
     p = verbs.add_parser("export", help="write the integer model of a trained run and check it")
     p.add_argument("source", help="run directory or checkpoint.pt")
     p.add_argument("-o", "--output", required=True, help="integer model file to write")
-    p.add_argument("--widths", type=_widths, help="accumulator widths: one for all layers or one per layer "
-                                                   "(default: the bound analysis, no overflow possible)")
+    p.add_argument("--widths", type=widths, help="accumulator widths: one for all layers or one per layer "
+                                                  "(default: the bound analysis, no overflow possible)")
     p.add_argument("--data-path", help="dataset location for the check, if not the one in the run's config")
     p.add_argument("--no-check", action="store_true", help="skip comparing against the test split")
     p.set_defaults(func=cmd_export)
+
+    p = verbs.add_parser("init", help="an untrained integer model of a preset's architecture (random "
+                                      "power-of-two taps), to size its energy and hardware before training")
+    p.add_argument("--preset", choices=PRESETS, required=True)
+    p.add_argument("--width", type=positive_width, default=1.0, help="scale the preset's hidden sizes")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("-o", "--output", required=True, help="integer model file to write")
+    p.set_defaults(func=cmd_init)

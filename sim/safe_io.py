@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tokenize
 import tomllib
 from contextlib import contextmanager
 from pathlib import Path
@@ -175,7 +176,7 @@ def load_npy(path, max_bytes: int | None = None) -> np.ndarray:
             version = np.lib.format.read_magic(handle)
             read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             shape, fortran, dtype = read(handle, max_header_size=MAX_NPY_HEADER)
-        except (ValueError, OSError, SyntaxError, TypeError, EOFError) as exc:
+        except (ValueError, OSError, SyntaxError, TypeError, EOFError, RecursionError, tokenize.TokenError) as exc:
             raise FileFormatError(f"{path}: not a readable .npy array ({' '.join(str(exc).split())[:120]})") from None
         if dtype.hasobject or dtype.itemsize == 0:
             raise FileFormatError(f"{path}: dtype {dtype} is not a plain numeric type")

@@ -1,5 +1,6 @@
-"""`shiftspike flow`: the whole job at a tiny size, its summary's facts, each step's verb alone on the
-flow's files, and a failing step as one line with exit code 2.
+"""`shiftspike flow`: the whole job at a tiny size, its summary's facts, a slice of the steps (``--from``,
+``--to``) on an existing run, stale inputs refused, each step's verb alone on the flow's files, and a failing
+step as one line with exit code 2 that leaves no output behind.
 
 The tiny network (one neuron layer of 8 neurons, 1 epoch) keeps the test near a minute on 2 cores:
 synthesis uses the ``generic`` target (Yosys only; the iCE40 place and route takes several times
@@ -65,8 +66,8 @@ def test_summary_states_the_facts(flow_run):
     assert facts["export"]["integer_accuracy"] == facts["export"]["qat_accuracy"]
     assert facts["report"]["ratio_to_mul_free"]["psn"] > 1
     assert [row["multipliers"] for row in facts["synth"]["shift"]] == [0]
-    assert all(row["luts"] > 0 for arith in ("shift", "mul") for row in facts["synth"][arith])
-    verdicts = facts["verify"]
+    assert all(row["logic_cells"] > 0 for arith in ("shift", "mul") for row in facts["synth"][arith])
+    verdicts = facts["verify"]["verdicts"]
     assert [(v["layer"], v["simulator"]) for v in verdicts] == [(1, "icarus"), (1, "verilator")]
     for v in verdicts:
         assert v["passed"] and v["mismatches"] == 0 and v["first_mismatch"] is None
@@ -78,7 +79,10 @@ def test_summary_states_the_facts(flow_run):
     for name in ("report/energy-horowitz45.png", "report/report.md", "rtl/shift/neuron_layer1_shift_p4.v",
                  "rtl/mul/neuron_layer1_mul_p4.v", "rtl/shift/neuron_layer1_shift_p4.ssm", "synth.json"):
         assert (run / name).stat().st_size > 0, name
-    assert "step 7/7: summary" in out
+    assert "step 7/7: summary" in out and "| logic cells |" in summary and "| LUTs |" not in summary
+    for step in ("train", "export", "report", "rtl", "synth", "verify", "summary"):
+        record = json.loads((run / "steps" / f"{step}.json").read_text())
+        assert record["step"] == step and all(len(digest) == 64 for digest in record["writes"].values())
 
 
 def test_each_step_has_a_verb(flow_run, tmp_path):
@@ -106,7 +110,7 @@ def test_a_failing_step_stops_with_one_line(flow_run, tmp_path):
     code, _, err = cli("flow", "--config", config, "--out", broken, "--no-progress")
     line = one_line_error(code, err, "shiftspike flow: error: step train failed", str(broken / "train"))
     assert "checkpoint.pt" in line
-    assert not (broken / "model.ssm").exists()
+    assert not (broken / "model.ssm").exists() and not (broken / "steps" / "train.json").exists()
 
     rtl = tmp_path / "rtl"
     shutil.copytree(run / "rtl" / "shift", rtl)
@@ -127,3 +131,89 @@ def test_same_config_same_files(flow_run, tmp_path):
                  "rtl/shift/neuron_layer1_shift_p4.v", "rtl/mul/neuron_layer1_mul_p4.json", "synth.json",
                  "summary.json", "summary.md"):
         assert (run / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
+
+
+def copy_run(run, dest, *names):
+    """A copy of the run folder ``run`` holding only ``names`` (files or folders) and their steps' records."""
+    from shiftspike.build import producer
+
+    (dest / "steps").mkdir(parents=True)
+    for name in names:
+        source = run / name.rstrip("/")
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, dest / name.rstrip("/"))
+        step = producer(name).name
+        shutil.copy(run / "steps" / f"{step}.json", dest / "steps" / f"{step}.json")
+    return dest
+
+
+TRAINED = ("train/checkpoint.pt", "train/config.json", "train/summary.json")
+
+
+def test_from_export_to_verify_on_an_existing_run(flow_run, tmp_path):
+    """The steps export to verify rerun on a run folder that holds only the training run; they write what the
+    whole flow wrote, and ``--from summary`` then writes the same summary."""
+    _, run, _ = flow_run
+    again = copy_run(run, tmp_path / "again", *TRAINED)
+    code, out, err = cli("flow", "--from", "export", "--to", "verify", "--out", again, "--lanes", "4",
+                         "--samples", "3", "--target", "generic", "--no-progress")
+    assert code == 0, err[-3000:]
+    assert "step 2/7: export" in out and "step 6/7: verify" in out and "step 1/7" not in out
+    assert not (again / "summary.md").exists()
+    for name in ("model.ssm", "export.json", "test_inputs.npy", "report/report.md", "synth.json",
+                 "rtl/shift/neuron_layer1_shift_p4.v"):
+        assert (again / name).read_bytes() == (run / name).read_bytes(), name
+    code, _, err = cli("flow", "--from", "summary", "--out", again, "--no-progress")
+    assert code == 0, err
+    assert (again / "summary.json").read_bytes() == (run / "summary.json").read_bytes()
+
+
+def test_stale_inputs_are_refused(flow_run, tmp_path):
+    """A later step refuses an input changed by hand, an input built from another model, and a missing step."""
+    config, run, _ = flow_run
+    stale = copy_run(run, tmp_path / "stale", *TRAINED, "model.ssm", "test_inputs.npy", "rtl/")
+    model = stale / "model.ssm"
+    original = model.read_bytes()
+    model.write_bytes(original + b" ")
+    code, _, err = cli("flow", "--from", "verify", "--to", "verify", "--out", stale, "--no-progress")
+    one_line_error(code, err, "model.ssm changed since step export wrote it; rerun --from export")
+
+    # as if export had rerun on another checkpoint: model.ssm is the export step's, rtl/ is not built from it
+    from shiftspike.build import content_hash
+    from shiftspike.sim import random_model
+
+    random_model(seed=1).save(model)
+    record = json.loads((stale / "steps" / "export.json").read_text())
+    record["writes"]["model.ssm"] = content_hash(model)
+    (stale / "steps" / "export.json").write_text(json.dumps(record))
+    for first in ("synth", "verify"):
+        code, _, err = cli("flow", "--from", first, "--out", stale, "--no-progress")
+        one_line_error(code, err, "rtl/ was built from a different model.ssm; rerun --from rtl")
+
+    (stale / "steps" / "rtl.json").unlink()
+    code, _, err = cli("flow", "--from", "synth", "--out", stale, "--no-progress")
+    one_line_error(code, err, "step synth needs rtl/", "rerun --from rtl")
+    code, _, err = cli("flow", "--from", "rtl", "--config", config, "--out", stale, "--no-progress")
+    one_line_error(code, err, "--config", "only the train step")
+
+
+def test_a_failed_export_leaves_no_model(flow_run, tmp_path):
+    """Export fails after the check (its labels cannot be written): no model.ssm, neither the earlier one
+    nor a new one, no other output of the step, no record."""
+    _, run, _ = flow_run
+    failed = copy_run(run, tmp_path / "failed", *TRAINED, "model.ssm", "export.json")
+    (failed / "test_labels.npy").mkdir()
+    code, _, err = cli("flow", "--from", "export", "--to", "export", "--out", failed, "--no-progress")
+    one_line_error(code, err, "step export failed", "test_labels.npy", "is a directory")
+    for name in ("model.ssm", "export.json", "test_inputs.npy", "steps/export.json"):
+        assert not (failed / name).exists(), name
+    assert not [p.name for p in failed.iterdir() if p.name.startswith(".")]
+    code, _, err = cli("flow", "--from", "report", "--out", failed, "--no-progress")
+    one_line_error(code, err, "rerun --from export")
+
+
+def test_inputs_with_one_bad_output_writes_neither(flow_run, tmp_path):
+    _, run, _ = flow_run
+    code, _, err = cli("inputs", run / "train", "-o", tmp_path / "x.npy", "--labels", tmp_path / "no" / "y.npy")
+    one_line_error(code, err, "shiftspike inputs: error:", "no")
+    assert not (tmp_path / "x.npy").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

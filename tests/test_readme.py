@@ -7,6 +7,7 @@ markers; these tests run its check on the committed files, and show on copies in
 
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -108,3 +109,26 @@ def test_bad_input_is_one_line_exit_2_and_leaves_readme_alone(copy, breakage, na
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and named in result.stderr
     assert (copy / "README.md").read_text() == before
+
+
+def python_blocks(text: str) -> list[str]:
+    """The ```python blocks of a markdown text, in order."""
+    return re.findall(r"^```python\n(.*?)^```$", text, flags=re.S | re.M)
+
+
+def test_readme_has_a_python_example():
+    blocks = python_blocks((ROOT / "README.md").read_text())
+    assert blocks and all("shiftspike" in block for block in blocks)
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_readme_python_example_runs(tmp_path, monkeypatch):
+    """Every ```python block of README.md runs as written, in a fresh folder, in a fresh interpreter, and
+    writes only what it asks for (``model.ssm``)."""
+    monkeypatch.chdir(tmp_path)
+    code = "\n".join(python_blocks((ROOT / "README.md").read_text()))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Energy table" in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.ssm"]

@@ -78,6 +78,16 @@ def test_rtl_writes_verilog_and_sidecars_byte_identically(model_file, tmp_path, 
     assert "clean" in capsys.readouterr().out
 
 
+def test_lanes_are_capped_per_layer(tmp_path, capsys):
+    """``--lanes 12`` on layers of 8 and 16 neurons: 8 lanes for the first core, 12 for the second."""
+    model = random_model(seed=5)
+    path = tmp_path / "m.ssm"
+    model.save(path)
+    assert main(["rtl", str(path), "-o", str(tmp_path / "o"), "--lanes", "12"]) == 0
+    lanes = {meta["layer"]: meta["lanes"] for meta in (json.loads(p.read_text()) for p in (tmp_path / "o").glob("*.json"))}
+    assert sorted(lanes.values()) == [8, 12]
+
+
 def test_verilog_has_no_source_paths():
     params = core_params(demo_model(), demo_model().neuron_layers()[0], lanes=4)
     text = to_verilog(params, "core")
@@ -106,9 +116,13 @@ def test_rtl_bad_input_exits_2_with_one_line(model_file, tmp_path, capsys):
     assert main(["rtl", str(tmp_path / "missing.ssm"), "-o", str(tmp_path / "o")]) == 2
     _one_line_error(capsys, "missing.ssm")
     assert main(["rtl", str(model_file), "-o", str(tmp_path / "o"), "--layer", "1"]) == 2
-    _one_line_error(capsys, "--layer 1", "neuron layers")
-    assert main(["rtl", str(model_file), "-o", str(tmp_path / "o"), "--lanes", "999"]) == 2
-    _one_line_error(capsys, "--lanes 999")
+    _one_line_error(capsys, "layer 1", "neuron layers")
+    assert not (tmp_path / "o").exists()
+    for absurd in ("0", "-3", "70000", str(10**30), "1e3"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["rtl", str(model_file), "-o", str(tmp_path / "o"), "--lanes", absurd])
+        assert exit_.value.code == 2
+        _one_line_error(capsys, "--lanes")
     assert not (tmp_path / "o").exists()
     garbage = tmp_path / "garbage.ssm"
     garbage.write_bytes(b"not a model")
@@ -142,7 +156,7 @@ def test_synth_of_demo_model_has_no_multiplier_in_the_shift_core(tmp_path, capsy
         assert shift["multipliers"] == 0 and "$mul" not in shift["coarse_cells"]
         assert mul["multipliers"] > 0
         for row in (shift, mul):
-            assert row["luts"] > 0 and row["fmax_mhz"] > 0
+            assert row["logic_cells"] > 0 and row["fmax_mhz"] > 0
             assert row["updates_per_second"] == pytest.approx(
                 row["neurons"] * row["fmax_mhz"] * 1e6 / row["cycles_per_step"])
     assert "neuron_layer" in capsys.readouterr().out
@@ -158,7 +172,7 @@ def test_rtl_and_generic_synth_of_a_random_model(model_file, tmp_path):
     cores = json.loads((tmp_path / "s.json").read_text())["cores"]
     assert len(cores) == len(random_model(seed=5).neuron_layers())
     for row in cores:
-        assert row["luts"] > 0 and row["multipliers"] == 0 and row["fmax_mhz"] is None
+        assert row["logic_cells"] > 0 and row["multipliers"] == 0 and row["fmax_mhz"] is None
 
 
 def test_verify_bad_input_exits_2_with_one_line(model_file, tmp_path, capsys):
