@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from shiftspike.rtl_gen.generate import generate
-from shiftspike.sim import fixed, run
+from shiftspike.sim import fixed, run, save
 from shiftspike.sim.model import IntegerModel, Neuron, TensorSpec
 
 
@@ -68,7 +68,7 @@ class CoreCase:
         """Write the core as ``shiftspike rtl`` does into ``folder`` (its single-layer model holds ``layer``,
         by default the case's, which a loadable core loads); return the top module name."""
         verilog, _ = generate(self.verilog_model(), self.index, folder, **self.options)
-        IntegerModel(self.inp, self.x.shape[1], (layer or self.layer,)).save(verilog.with_suffix(".ssm"))
+        save(IntegerModel(self.inp, self.x.shape[1], (layer or self.layer,)), verilog.with_suffix(".ssm"))
         return verilog.stem
 
 

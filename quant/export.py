@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from shiftspike.sim import IntegerModel, LayerBound, analyze
+from shiftspike.sim import IntegerModel, LayerBound, analyze, save
 
 from . import checkpoint
 from .check import CheckResult, compare
@@ -65,5 +65,5 @@ def export(source: str | Path, out: str | Path, *, widths: list[int] | None = No
     if check:
         data = load_dataset(cfg.data.name, "test", data_path or cfg.data.path, **cfg.data.params)
         result = compare(net, model, data)
-    model.save(out)
+    save(model, out)
     return Export(model, plan, analyze(model), result)

@@ -16,6 +16,7 @@ from amaranth import Shape
 from amaranth.back import verilog
 from amaranth.lib import data
 
+from shiftspike.sim.fileformat import save
 from shiftspike.sim.model import IntegerModel, Neuron
 from shiftspike.sim.safe_io import write_atomic, write_json
 
@@ -119,7 +120,7 @@ def write_core(core: Core, out_dir: Path) -> tuple[Path, Path]:
     v_path, j_path = out_dir / f"{core.top}.v", out_dir / f"{core.top}.json"
     write_atomic(v_path, core.verilog.encode())
     write_json(j_path, core.sidecar)
-    core.model.save(out_dir / f"{core.top}.ssm")
+    save(core.model, out_dir / f"{core.top}.ssm")
     return v_path, j_path
 
 

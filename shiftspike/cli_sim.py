@@ -64,12 +64,12 @@ def cmd_sim(args) -> None:
 
 
 def cmd_random(args) -> None:
-    from shiftspike.sim import random_model
+    from shiftspike.sim import random_model, save
     from shiftspike.sim.safe_io import atomic_path
 
     with atomic_path(Path(args.out), ".ssm") as tmp:
         model = random_model(seed=args.seed)
-        model.save(tmp)
+        save(model, tmp)
     print(f"wrote {args.out}: {len(model.layers)} layers, input {model.input.kind} "
           f"{model.input.channels}x{model.input.length}, T={model.timesteps}")
 

@@ -94,11 +94,12 @@ def cmd_export(args) -> None:
 
 def cmd_init(args) -> None:
     from shiftspike.quant.init import preset_model
+    from shiftspike.sim import save
     from shiftspike.sim.safe_io import atomic_path
 
     with atomic_path(args.output, ".ssm") as tmp:
         model = preset_model(args.preset, width=args.width, seed=args.seed)
-        model.save(tmp)
+        save(model, tmp)
     print(f"wrote {args.output}: preset {args.preset} (random taps, untrained), {len(model.layers)} layers, "
           f"{len(model.neuron_layers())} neuron layers, input {model.input.channels}x{model.input.length}, "
           f"T={model.timesteps}")

@@ -7,7 +7,7 @@ operation; :func:`run_reference` is that document in NumPy, :func:`run` and
 
 from .bounds import LayerBound, analyze, fit_widths
 from .engine import Stepper, run
-from .fileformat import load
+from .fileformat import load, save
 from .model import (
     Conv1d,
     Dense,
@@ -25,5 +25,5 @@ from .trace import InputError, LayerActivity, Trace
 __all__ = [
     "Conv1d", "Dense", "InputError", "IntegerModel", "LayerActivity", "LayerBound", "ModelError", "Neuron",
     "Readout", "Stepper", "SumPool", "TensorSpec", "Trace", "analyze", "fit_widths", "load", "random_input",
-    "random_model", "run", "run_reference",
+    "random_model", "run", "run_reference", "save",
 ]

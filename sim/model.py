@@ -421,9 +421,3 @@ class IntegerModel:
     def neuron_layers(self) -> list[int]:
         """Indices of the neuron layers."""
         return [i for i, layer in enumerate(self.layers) if isinstance(layer, Neuron)]
-
-    def save(self, path) -> None:
-        """Write the model file (see :mod:`shiftspike.sim.fileformat`)."""
-        from .fileformat import save
-
-        save(self, path)

@@ -12,14 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shiftspike.cli import build_parser, main
-from shiftspike.sim import load, random_input, random_model, run
+from shiftspike.sim import load, random_input, random_model, run, save
 from shiftspike.sim.fileformat import to_bytes
 
 
 @pytest.fixture
 def model_file(tmp_path):
     path = tmp_path / "m.ssm"
-    random_model(3).save(path)
+    save(random_model(3), path)
     return path
 
 

@@ -45,7 +45,7 @@ def torchrun(*args):
     """``torchrun --standalone --nproc_per_node=2 -m shiftspike train ARGS`` -> (exit code, stdout, stderr)."""
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                            "-m", "shiftspike", "train", *map(str, args), "--no-progress"],
-                          capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=300)
+                          capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=3600)
     return proc.returncode, proc.stdout, proc.stderr
 
 

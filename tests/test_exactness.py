@@ -19,7 +19,7 @@ from shiftspike.quant import config, presets
 from shiftspike.quant.check import compare
 from shiftspike.quant.data import InputInfo, SequenceData, load_dataset
 from shiftspike.quant.network import SpikingNetwork
-from shiftspike.sim import load
+from shiftspike.sim import load, save
 
 
 def _train(net: SpikingNetwork, data: SequenceData, steps: int, lr: float = 3e-3, batch: int = 64) -> None:
@@ -50,7 +50,7 @@ def digits_run():
 
 def test_exported_digits_model_equals_qat_eval_on_the_whole_test_set(digits_run, tmp_path):
     net, test = digits_run
-    net.integer_plan().model.save(tmp_path / "digits.ssm")
+    save(net.integer_plan().model, tmp_path / "digits.ssm")
     model = load(tmp_path / "digits.ssm")
     result = compare(net, model, test)
     assert result.samples == len(test.y) == 360

@@ -180,9 +180,9 @@ def test_stale_inputs_are_refused(flow_run, tmp_path):
 
     # as if export had rerun on another checkpoint: model.ssm is the export step's, rtl/ is not built from it
     from shiftspike.build import content_hash
-    from shiftspike.sim import random_model
+    from shiftspike.sim import random_model, save
 
-    random_model(seed=1).save(model)
+    save(random_model(seed=1), model)
     record = json.loads((stale / "steps" / "export.json").read_text())
     record["writes"]["model.ssm"] = content_hash(model)
     (stale / "steps" / "export.json").write_text(json.dumps(record))

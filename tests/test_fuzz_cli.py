@@ -36,7 +36,6 @@ import io
 import json
 import os
 import resource
-import shutil
 import signal
 import struct
 import subprocess
@@ -51,7 +50,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from shiftspike.cli import main
-from shiftspike.sim import random_input, random_model
+from shiftspike.sim import random_input, random_model, save
 
 ENV_EXAMPLES = os.environ.get("SHIFTSPIKE_FUZZ_EXAMPLES")
 FAST_EXAMPLES = int(ENV_EXAMPLES or 20)
@@ -202,7 +201,7 @@ def mutate_bytes(data, blob: bytes) -> bytes:
 def model_bytes(seed: int) -> bytes:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "m.ssm"
-        random_model(seed).save(path)
+        save(random_model(seed), path)
         return path.read_bytes()
 
 
@@ -515,7 +514,7 @@ def make_rtl_folder(root: Path) -> dict:
     """The files ``shiftspike rtl`` writes for one small core, by name, and its model and an input."""
     model = random_model(2, input_kind="int", input_width=4, neuron_layers=1, channels=3, taps=2, dilation=1,
                          conv=False, direct=True, readout=True)
-    model.save(root / "m.ssm")
+    save(model, root / "m.ssm")
     assert main(["rtl", str(root / "m.ssm"), "-o", str(root / "rtl"), "--lanes", "1"]) == 0
     return {"files": {p.name: p.read_bytes() for p in (root / "rtl").iterdir() if p.is_file()},
             "model": (root / "m.ssm").read_bytes(), "x": random_input(model, batch=1, timesteps=4, seed=2)}
@@ -798,12 +797,12 @@ def test_harness_passes_a_clean_run(valid, tmp_path):
 
 
 def test_harness_fails_on_a_traceback(valid, tmp_path, monkeypatch):
-    import shiftspike.cli as cli
+    import shiftspike.sim as sim  # the report verb reads its model through shiftspike.sim.load
 
     def crash(_path):
         raise IndexError("boom")
 
-    monkeypatch.setattr(cli, "_load_model", crash)
+    monkeypatch.setattr(sim, "load", crash)
     case = Case(tmp_path)
     model = case.add_input("m.ssm", valid["models"][0])
     with pytest.raises(IndexError):
@@ -811,15 +810,15 @@ def test_harness_fails_on_a_traceback(valid, tmp_path, monkeypatch):
 
 
 def test_harness_fails_on_a_stray_or_hidden_file(valid, tmp_path, monkeypatch):
-    import shiftspike.cli as cli
+    import shiftspike.sim as sim  # the report verb reads its model through shiftspike.sim.load
 
-    real = cli._load_model
+    real = sim.load
 
     def litter(path):
         (Path(path).parent / f".m.ssm.1.abcd{TMP_MARK}").write_bytes(b"half")
         return real(path)
 
-    monkeypatch.setattr(cli, "_load_model", litter)
+    monkeypatch.setattr(sim, "load", litter)
     case = Case(tmp_path)
     model = case.add_input("m.ssm", valid["models"][0])
     with pytest.raises(AssertionError, match="hidden temporaries"):
@@ -827,14 +826,14 @@ def test_harness_fails_on_a_stray_or_hidden_file(valid, tmp_path, monkeypatch):
 
 
 def test_harness_refuses_a_two_line_error(valid, tmp_path, monkeypatch):
-    import shiftspike.cli as cli
+    import shiftspike.sim as sim  # the report verb reads its model through shiftspike.sim.load
     from shiftspike.sim.errors import ShiftspikeError
 
     def two_lines(_path):
         print("a warning on stderr", file=sys.stderr)
         raise ShiftspikeError("the error")
 
-    monkeypatch.setattr(cli, "_load_model", two_lines)
+    monkeypatch.setattr(sim, "load", two_lines)
     case = Case(tmp_path)
     model = case.add_input("m.ssm", valid["models"][0])
     with pytest.raises(AssertionError, match="expected one line"):

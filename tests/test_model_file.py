@@ -8,7 +8,7 @@ import pytest
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
-from shiftspike.sim import ModelError, load, random_model
+from shiftspike.sim import ModelError, load, random_model, save
 from shiftspike.sim.fileformat import LAYER_KEYS, META_KEY, TOP_KEYS, VERSION, from_bytes, to_bytes
 from shiftspike.sim.model import SPEC_KEYS
 
@@ -34,7 +34,7 @@ def _neuron_index(model):
 def test_round_trip_is_identical(tmp_path, seed):
     model = random_model(seed)
     path = tmp_path / "m.ssm"
-    model.save(path)
+    save(model, path)
     again = load(path)
     assert to_bytes(again) == path.read_bytes()
     assert again.specs == model.specs

@@ -13,7 +13,7 @@ import pytest
 from shiftspike.cli import main
 from shiftspike.rtl_gen.generate import core_params, to_verilog, top_name
 from shiftspike.rtl_gen.tools import lint
-from shiftspike.sim import fit_widths, load, random_model
+from shiftspike.sim import fit_widths, load, random_model, save
 from shiftspike.sim.cycles import LATENCY, core_timing
 
 
@@ -28,7 +28,7 @@ def demo_model(seed: int = 2026):
 @pytest.fixture
 def model_file(tmp_path):
     path = tmp_path / "model.ssm"
-    random_model(seed=5).save(path)
+    save(random_model(seed=5), path)
     return path
 
 
@@ -82,7 +82,7 @@ def test_lanes_are_capped_per_layer(tmp_path, capsys):
     """``--lanes 12`` on layers of 8 and 16 neurons: 8 lanes for the first core, 12 for the second."""
     model = random_model(seed=5)
     path = tmp_path / "m.ssm"
-    model.save(path)
+    save(model, path)
     assert main(["rtl", str(path), "-o", str(tmp_path / "o"), "--lanes", "12"]) == 0
     lanes = {meta["layer"]: meta["lanes"] for meta in (json.loads(p.read_text()) for p in (tmp_path / "o").glob("*.json"))}
     assert sorted(lanes.values()) == [8, 12]
@@ -144,7 +144,7 @@ def test_synth_bad_input_exits_2_with_one_line(tmp_path, capsys):
 def test_synth_of_demo_model_has_no_multiplier_in_the_shift_core(tmp_path, capsys):
     """On the demo model: the shift-add cores have zero multiplier cells, the multiplier cores have some."""
     model_path = tmp_path / "demo.ssm"
-    demo_model().save(model_path)
+    save(demo_model(), model_path)
     rows = {}
     for arith in ("shift", "mul"):
         out = tmp_path / arith
@@ -188,7 +188,7 @@ def test_verify_bad_input_exits_2_with_one_line(model_file, tmp_path, capsys):
                  str(tmp_path / "wide.npy")]) == 2
     _one_line_error(capsys, "shape")
     other = tmp_path / "other.ssm"
-    random_model(seed=6).save(other)
+    save(random_model(seed=6), other)
     np.save(tmp_path / "y.npy", np.zeros((4, 2, load(other).input.features), load(other).input.dtype))
     assert main(["verify", str(tmp_path / "rtl"), "--model", str(other), "--input", str(tmp_path / "y.npy")]) == 2
     _one_line_error(capsys, "not generated from this model")
