@@ -15,8 +15,8 @@ from nbclient import NotebookClient
 FOLDER = Path(__file__).resolve().parent.parent / "notebooks"
 EXPECTED = ("01_train_and_export.ipynb", "02_energy_report.ipynb", "03_rtl_generation_and_verification.ipynb")
 NOTEBOOKS = sorted(FOLDER.glob("*.ipynb"))
-#: Seconds one cell may take (a whole notebook takes well under a minute at the small size on 2 cores).
-CELL_TIMEOUT = 3600  # a guard against a hung kernel, not a speed bound: a loaded machine may take minutes per cell
+#: Seconds one cell may take: a guard against a hung kernel, not a speed bound (a loaded machine may take minutes).
+CELL_TIMEOUT = 3600
 
 
 def test_expected_notebooks_exist():
