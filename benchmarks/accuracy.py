@@ -34,6 +34,7 @@ from shiftspike.quant.data import load_dataset
 from shiftspike.quant.train import train
 from shiftspike.sim.energy import load_table
 from shiftspike.sim.report import build_report
+from shiftspike.sim.safe_io import write_atomic
 
 NEURONS = ("mulfree", "float", "psn", "masked-psn", "sliding-psn", "lif", "psu", "ipsu", "rpsu", "dyndecay",
            "dyndecay-int", "saf")
@@ -117,11 +118,8 @@ def main() -> None:
     Console().print(table)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for name, text in (("accuracy.json", json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n"),
-                       ("accuracy.md", markdown(rows, meta))):
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, out / name)
+    write_atomic(out / "accuracy.json", json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    write_atomic(out / "accuracy.md", markdown(rows, meta))
 
 
 if __name__ == "__main__":

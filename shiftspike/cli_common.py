@@ -95,6 +95,14 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
+def core_files(option: str, folder: str | Path) -> dict[str, str]:
+    """The files of the cores of an ``rtl`` folder (``<top>.v`` and the ``<top>.json``/``<top>.ssm`` beside it)
+    as :func:`refuse_overwrite` inputs, ``{"OPTION (NAME)": path}``."""
+    folder = Path(folder)
+    tops = {path.stem for path in folder.glob("*.v")} if folder.is_dir() else set()
+    return {f"{option} ({path.name})": str(path) for path in sorted(folder.glob("*")) if path.stem in tops}
+
+
 def refuse_overwrite(outputs: dict[str, str | None], inputs: dict[str, str | None]) -> None:
     """:class:`OutputError` if an output (``{option: path}``) names the same file as an input, or as another
     output (also through a link)."""

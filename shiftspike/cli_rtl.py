@@ -7,7 +7,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-from .cli_common import bounded_int, console, load_input, positive, refuse_overwrite
+from .cli_common import bounded_int, console, core_files, load_input, positive, refuse_overwrite
 
 #: Most lanes an argument may ask for (a core has at most as many lanes as its layer has neurons).
 MAX_LANES = 2**16
@@ -97,6 +97,7 @@ def cmd_synth(args) -> None:
     from shiftspike.rtl_gen.cores import synthesize_cores
     from shiftspike.sim.safe_io import check_writable, write_json
 
+    refuse_overwrite({"--json": args.json}, core_files("folder", args.folder))
     if args.json:
         check_writable(args.json)
     with progress_bar(not args.no_progress) as progress:
@@ -114,7 +115,8 @@ def cmd_verify(args) -> None:
     from shiftspike.sim.safe_io import check_writable, write_json
     from shiftspike.sim.trace import check_input
 
-    refuse_overwrite({"--json": args.json}, {"--model": args.model, "--input": args.input})
+    refuse_overwrite({"--json": args.json},
+                     {"--model": args.model, "--input": args.input} | core_files("rtl_dir", args.rtl_dir))
     if args.json:
         check_writable(args.json)
     model = load(args.model)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .cli_common import positive, positive_width, seed, widths
+from .cli_common import positive, positive_width, refuse_overwrite, seed, widths
 
 
 def resolve_config(args):
@@ -80,9 +80,12 @@ def print_export(result, out, console) -> None:
 def cmd_export(args) -> None:
     from rich.console import Console
 
+    from shiftspike.quant.checkpoint import FILENAME
     from shiftspike.quant.export import export
     from shiftspike.sim.safe_io import Outputs
 
+    source = Path(args.source)
+    refuse_overwrite({"-o": args.output}, {"source": str(source / FILENAME if source.is_dir() else source)})
     with Outputs() as outputs:
         tmp = outputs.stage(args.output, ".ssm")
         result = export(args.source, tmp, widths=args.widths, check=not args.no_check, data_path=args.data_path)

@@ -54,7 +54,7 @@ from shiftspike.sim import random_input, random_model, save
 
 ENV_EXAMPLES = os.environ.get("SHIFTSPIKE_FUZZ_EXAMPLES")
 FAST_EXAMPLES = int(ENV_EXAMPLES or 20)
-SLOW_EXAMPLES = int(ENV_EXAMPLES or 300)
+SLOW_EXAMPLES = int(ENV_EXAMPLES or 150)
 WATCHDOG = int(os.environ.get("SHIFTSPIKE_FUZZ_WATCHDOG", "0"))
 MEMORY_HEADROOM = 3 << 29  # bytes of address space a case may add (1.5 GiB)
 TMP_MARK = ".shiftspike-tmp"
@@ -757,13 +757,13 @@ def test_fuzz_rtl(examples, valid, full_fs):
 @pytest.mark.rtl
 @pytest.mark.parametrize("examples", SIZES)
 def test_fuzz_synth(examples, rtl_folder, full_fs):
-    fuzz(max(1, examples // 3), case_synth, rtl_folder, full_fs)
+    fuzz(max(1, examples // 5), case_synth, rtl_folder, full_fs)
 
 
 @pytest.mark.rtl
 @pytest.mark.parametrize("examples", SIZES)
 def test_fuzz_verify(examples, rtl_folder, full_fs):
-    fuzz(max(1, examples // 3), case_verify, rtl_folder, full_fs)
+    fuzz(max(1, examples // 5), case_verify, rtl_folder, full_fs)
 
 
 @pytest.mark.parametrize("examples", SIZES)

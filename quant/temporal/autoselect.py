@@ -110,7 +110,8 @@ def _measure(x_shape: tuple[int, ...], taps: int, dilation: int, dtype: torch.dt
         for name in candidates(x_shape[0], exact):
             warmup, seconds[name] = _time(name, x, weight, dilation, grad, best_warmup)
             best_warmup = min(best_warmup, warmup)
-    return {"impl": min(seconds, key=seconds.get), "seconds": seconds}
+    # a dropped candidate (inf) is left out: the cache is plain JSON, which has no infinity
+    return {"impl": min(seconds, key=seconds.get), "seconds": {k: v for k, v in seconds.items() if math.isfinite(v)}}
 
 
 def choose(x: torch.Tensor, weight: torch.Tensor, dilation: int, exact: bool) -> str:
