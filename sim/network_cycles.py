@@ -223,3 +223,11 @@ def performance(plan: NetworkPlan, events: np.ndarray, clock_mhz: float | None) 
         figures |= {"latency_us": figures["cycles_per_sample"] / clock_mhz,
                     "samples_per_second": clock_mhz * 1e6 / interval}
     return figures
+
+
+def network_schedule(model: IntegerModel, lanes, arith: str, x: np.ndarray) -> Schedule:
+    """The schedule of the samples of ``x [T, B, F]`` run back to back on the accelerator of ``model`` with
+    ``lanes`` (as :func:`plan_network` takes them) and ``arith``: the simulator's trace gives the events."""
+    from .engine import run
+
+    return schedule(plan_network(model, lanes, arith), layer_events(model, x, run(model, x).outputs))
