@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cycles import LATENCY
+from .engine import run
 from .model import SPIKE, Conv1d, Dense, IntegerModel, Neuron, Readout, SumPool
 
 #: The engine realizing each layer type.
@@ -228,6 +229,4 @@ def performance(plan: NetworkPlan, events: np.ndarray, clock_mhz: float | None) 
 def network_schedule(model: IntegerModel, lanes, arith: str, x: np.ndarray) -> Schedule:
     """The schedule of the samples of ``x [T, B, F]`` run back to back on the accelerator of ``model`` with
     ``lanes`` (as :func:`plan_network` takes them) and ``arith``: the simulator's trace gives the events."""
-    from .engine import run
-
     return schedule(plan_network(model, lanes, arith), layer_events(model, x, run(model, x).outputs))
