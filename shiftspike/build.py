@@ -425,7 +425,6 @@ class Build:
     def _verify(self) -> StepResult:
         from shiftspike.rtl_gen.cores import verdict_json, verify_cores
         from shiftspike.rtl_gen.verify import SIMULATORS
-        from shiftspike.rtl_gen.verify_network import network_verdict_json
 
         model, x = self._inputs()
         simulators = list(self.options.simulators or SIMULATORS)
@@ -434,7 +433,7 @@ class Build:
                                 progress=self.progress)
         network = self._verify_network(model, x, simulators, workdir / "network")
         safe_io.write_json(workdir / "verdicts.json", {"verdicts": [verdict_json(v) for v in verdicts],
-                                                       "network": [network_verdict_json(v) | {"run": run}
+                                                       "network": [v.to_json() | {"run": run}
                                                                    for run, v in network]})
         failed = [v for v in verdicts if not v.passed]
         if failed:
@@ -449,7 +448,7 @@ class Build:
         # wall time and waveform paths stay in verdicts.json: the summary is the same for the same seed
         facts = {"verdicts": [{k: value for k, value in verdict_json(v).items() if k not in ("seconds", "waves")}
                               for v in verdicts],
-                 "network": [{k: value for k, value in network_verdict_json(v).items() if k != "seconds"}
+                 "network": [{k: value for k, value in v.to_json().items() if k != "seconds"}
                              | {"run": run} for run, v in network]}
         return StepResult("verify", facts, {"verdicts": verdicts, "network": network})
 

@@ -91,6 +91,22 @@ def network_table(folder, title: str):
     return table
 
 
+def network_verdicts_table(runs: list, title: str):
+    """A rich table of the network's verification runs: run, simulator, samples, class-exact, values
+    differing, cycles against the model, verdict."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("run", "simulator", "samples", "class-exact", "values differing", "cycles = model", "seconds",
+                   "verdict"):
+        table.add_column(column, justify="left" if column in ("run", "simulator", "verdict") else "right")
+    for run, v in runs:
+        table.add_row(run, v.simulator, str(v.samples), str(v.class_exact), str(v.mismatches),
+                      "yes" if v.cycles == v.expected_cycles and not v.cycle_deviations else "no", f"{v.seconds:.1f}",
+                      "[green]passed[/green]" if v.passed else "[red]FAILED[/red]")
+    return table
+
+
 def cmd_rtl_network(args, model) -> None:
     from shiftspike.rtl_gen.network_folder import write_network_folder
     from shiftspike.rtl_gen.tools import LINT_WAIVERS
@@ -181,6 +197,7 @@ def cmd_synth(args) -> None:
 
 def cmd_verify(args) -> None:
     from shiftspike.rtl_gen.cores import verdict_json, verify_cores
+    from shiftspike.rtl_gen.network_folder import is_network_folder
     from shiftspike.rtl_gen.verify import SIMULATORS
     from shiftspike.sim import load
     from shiftspike.sim.safe_io import check_writable, write_json
@@ -194,6 +211,8 @@ def cmd_verify(args) -> None:
     x = check_input(model, load_input(args.input))[:, : args.samples]
     simulators = list(SIMULATORS) if args.simulator == "both" else [args.simulator]
     workdir = Path(args.workdir) if args.workdir else Path(args.rtl_dir) / "verify"
+    if Path(args.rtl_dir).is_dir() and is_network_folder(Path(args.rtl_dir)):
+        return verify_network_folder(args, model, x, simulators, workdir)
     with progress_bar(not args.no_progress) as progress:
         verdicts = verify_cores(model, x, Path(args.rtl_dir), simulators, workdir, progress=progress)
     console().print(verdicts_table(verdicts, f"RTL against the simulator ({args.rtl_dir})"))
@@ -203,6 +222,24 @@ def cmd_verify(args) -> None:
     failed = [v for v in verdicts if not v.passed]
     for v in failed:
         print(f"{v.top} on {v.simulator}: {v.first_mismatch or f'{v.cycles} cycles != model {v.expected_cycles}'}")
+    if failed:
+        raise SystemExit(1)
+
+
+def verify_network_folder(args, model, x, simulators: list[str], workdir: Path) -> None:
+    """``verify`` on a network folder: every simulator, random stalls and resets, every layer compared."""
+    from shiftspike.rtl_gen.verify_network import verify_network
+    from shiftspike.sim.safe_io import write_json
+
+    runs = [("stalls and resets, every layer", verify_network(Path(args.rtl_dir), model, x, simulator,
+                                                              workdir / simulator)) for simulator in simulators]
+    console().print(network_verdicts_table(runs, f"the network against the simulator ({args.rtl_dir})"))
+    if args.json:
+        write_json(args.json, {"network": [v.to_json() | {"run": run} for run, v in runs]})
+        print(f"wrote {args.json}")
+    failed = [v for _, v in runs if not v.passed]
+    for v in failed:
+        print(f"{v.top} on {v.simulator}: {v.first_mismatch or 'cycles differ from the cycle model'}")
     if failed:
         raise SystemExit(1)
 
