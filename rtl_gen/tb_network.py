@@ -4,8 +4,9 @@ writes the stimulus, runs this module on Icarus or Verilator and judges the reco
 
 The stimulus folder (``SHIFTSPIKE_STIMULUS``) holds ``stimulus.npz`` with ``x [B, T, F_in]`` (the
 samples) and ``stimulus.json``: ``network`` (the top's sidecar, ``NETWORK.md``), ``seed`` (of the
-stall and noise draws), ``debug`` (record the ``dbg<i>`` pulses), ``budget_per_beat`` (cycles one beat
-may take before the run counts as stuck) and ``segments``, the plan: a list of
+stall and noise draws), ``debug`` (record the ``dbg<i>`` pulses), ``budget_base`` and ``budget_per_beat``
+(a segment of ``n`` beats counts as stuck after ``budget_base + 4 n budget_per_beat`` cycles, divided by
+the chance that a cycle is not stalled) and ``segments``, the plan: a list of
 ``{"samples": [b, ...], "stall_in": p, "stall_out": p, "abort_after": n or null}``.
 
 Every segment starts with a one-cycle reset and streams its samples back to back (``T`` beats each),
@@ -34,12 +35,16 @@ from pathlib import Path
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, ReadOnly
+from cocotb.simtime import get_sim_time
+from cocotb.triggers import Event, FallingEdge, First, ReadOnly, RisingEdge, Timer
 
 from shiftspike.sim.safe_io import atomic_path, write_json
 
 #: Environment variable naming the stimulus folder.
 STIMULUS_ENV = "SHIFTSPIKE_STIMULUS"
+
+#: Clock period; rising edge ``k`` is at ``k * PERIOD_NS``.
+PERIOD_NS = 10
 
 #: Idle cycles after a segment's last output beat, for debug pulses that trail it.
 TRAIL = 8
@@ -139,96 +144,178 @@ def _read(handle, layout) -> tuple[list[int], bool]:
     return unpack(layout, int(value)), True
 
 
+def _high(handle) -> bool:
+    """A 1-bit signal is resolved and 1."""
+    value = handle.value
+    return value.is_resolvable and int(value) == 1
+
+
 class Driver:
-    """Drives the DUT once per clock: inputs change at the falling edge; handshakes and pulses are read just
-    before the rising edge (``ReadOnly``), which is edge number ``cycle``."""
+    """Drives the DUT at falling clock edges and reads it just before the rising edge (``ReadOnly``).
+
+    Edges are numbered by simulation time (rising edge ``k`` at ``k * PERIOD_NS``), so the event-driven
+    parts agree: the output and debug monitors run for the whole test and wake only while their ``valid``
+    is high (else on its rising edge); a stall-free segment feeds the input the same way, waking once per
+    input beat; a stalled or aborted segment runs cycle by cycle."""
 
     def __init__(self, dut, layouts: Layouts, x: np.ndarray, rng: np.random.Generator):
         self.dut, self.layouts, self.rng = dut, layouts, rng
         self.beats = [[pack(layouts.inp, x[b, t]) for t in range(x.shape[1])] for b in range(x.shape[0])]
         self.steps = x.shape[1]
         self.record = Record(layouts)
-        self.dbg = [(getattr(dut, f"dbg{i}__valid"), getattr(dut, f"dbg{i}__payload"), layout)
-                    for i, layout in enumerate(layouts.dbg)]
-        self.cycle = 0
+        self.seg = -1
+        self.received: dict[int, int] = {}
+        self.target: tuple[int, int] | None = None
+        self.all_received = Event()
         self.resetting = False
         self.noise_bytes = (layouts.in_width + 7) // 8
+
+    @staticmethod
+    def edge() -> int:
+        """Index of the coming rising edge (called in ``ReadOnly`` after a falling edge)."""
+        return int(round(get_sim_time("ns") / PERIOD_NS + 0.5))
 
     def noise(self) -> int:
         return int.from_bytes(self.rng.bytes(self.noise_bytes), "little") & ((1 << self.layouts.in_width) - 1)
 
-    def _sample_pulses(self, seg: int) -> None:
-        for i, (valid, payload, layout) in enumerate(self.dbg):
-            if valid.value.is_resolvable and int(valid.value) == 1:
-                values, resolved = _read(payload, layout)
-                self.record.pulses[i].append((seg, self.cycle, values, resolved))
+    def start_monitors(self) -> None:
+        cocotb.start_soon(self._watch_out())
+        for i, layout in enumerate(self.layouts.dbg):
+            cocotb.start_soon(self._watch_dbg(i, layout))
 
-    async def reset(self, seg: int) -> None:
-        """One cycle with ``rst`` high, no input valid and no output ready (debug pulses still recorded,
-        for segment ``seg``, the one the reset ends); the next cycle driven lowers ``rst``."""
+    async def _watch_out(self) -> None:
+        dut, lay = self.dut, self.layouts
+        while True:
+            await FallingEdge(dut.clk)
+            await ReadOnly()
+            if not _high(dut.out__valid):
+                await RisingEdge(dut.out__valid)
+                continue
+            if not _high(dut.out__ready):
+                continue
+            word = dut.out__payload.value
+            if word.is_resolvable:
+                self.record.outputs.append((self.seg, self.edge(), unpack(lay.sums, int(word)),
+                                            unpack(lay.label, int(word))[0], True))
+            else:
+                self.record.outputs.append((self.seg, self.edge(), [0] * len(lay.sums), 0, False))
+            self.received[self.seg] = self.received.get(self.seg, 0) + 1
+            if self.target == (self.seg, self.received[self.seg]):
+                self.all_received.set()
+
+    async def _watch_dbg(self, i: int, layout) -> None:
+        valid, payload = getattr(self.dut, f"dbg{i}__valid"), getattr(self.dut, f"dbg{i}__payload")
+        while True:
+            await FallingEdge(self.dut.clk)
+            await ReadOnly()
+            if not _high(valid):
+                await RisingEdge(valid)
+                continue
+            values, resolved = _read(payload, layout)
+            self.record.pulses[i].append((self.seg, self.edge(), values, resolved))
+
+    async def drive_edge(self, seg: int) -> None:
+        """Wait for the next falling edge; there, end a reset and enter segment ``seg``."""
+        await FallingEdge(self.dut.clk)
+        if self.resetting:
+            self.dut.rst.value = 0
+            self.resetting = False
+        self.seg = seg
+
+    async def reset(self) -> None:
+        """One cycle with ``rst`` high, no input valid and no output ready (debug pulses of that cycle count
+        for the segment the reset ends); the next driven edge lowers ``rst``."""
         dut = self.dut
         await FallingEdge(dut.clk)
         dut.rst.value = 1
         dut.inp__valid.value = 0
         dut.inp__payload.value = self.noise()
         dut.out__ready.value = 0
-        await ReadOnly()
-        self._sample_pulses(seg)
-        self.cycle += 1
         self.resetting = True
 
-    async def segment(self, seg: int, samples: list[int], stall_in: float, stall_out: float,
-                      abort_after: int | None, budget: int) -> tuple[int, int | None, str | None]:
-        """Stream ``samples`` as segment ``seg`` (after its reset); return the output beats received, the input
-        beats sent if aborted (else None) and a note if the segment got stuck."""
+    async def free_segment(self, seg: int, samples: list[int], budget: int) -> str | None:
+        """Stream ``samples`` with the input always valid and the output always ready, waking once per input
+        beat; return a note if the output beats did not all arrive within ``budget`` cycles."""
+        dut, rec = self.dut, self.record
+        beats = [word for b in samples for word in self.beats[b]]
+        self.target, self.all_received = (seg, len(samples)), Event()
+        await self.drive_edge(seg)
+        dut.out__ready.value = 1
+        start = None
+        for word in beats:
+            while True:
+                dut.inp__valid.value = 1
+                dut.inp__payload.value = word
+                await ReadOnly()
+                start = self.edge() if start is None else start
+                if self.edge() - start > budget:
+                    return self._stuck(seg, start, len(rec.inputs), len(beats), len(samples))
+                handshake = _high(dut.inp__ready)
+                if handshake:
+                    rec.inputs.append((seg, self.edge()))
+                else:
+                    await First(RisingEdge(dut.inp__ready), Timer(budget * PERIOD_NS, unit="ns"))
+                await self.drive_edge(seg)
+                if handshake:
+                    break
+        dut.inp__valid.value = 0
+        if self.received.get(seg, 0) < len(samples):
+            left = budget - (self.edge() - start)
+            await First(self.all_received.wait(), Timer(max(1, left) * PERIOD_NS, unit="ns"))
+        if self.received.get(seg, 0) < len(samples):
+            return self._stuck(seg, start, len(beats), len(beats), len(samples))
+        await self.trail(seg)
+        return None
+
+    def _stuck(self, seg: int, start: int, sent: int, beats: int, samples: int) -> str:
+        return (f"stuck after {self.edge() - start} cycles: {sent} of {beats} beats sent, "
+                f"{self.received.get(seg, 0)} of {samples} output beats received")
+
+    async def trail(self, seg: int) -> None:
+        """:data:`TRAIL` idle cycles (output still ready) for debug pulses that trail the last output beat."""
+        for _ in range(TRAIL):
+            await self.drive_edge(seg)
+            self.dut.inp__valid.value = 0
+
+    async def stalled_segment(self, seg: int, samples: list[int], stall_in: float, stall_out: float,
+                              abort_after: int | None, budget: int) -> tuple[int | None, str | None]:
+        """Stream ``samples`` cycle by cycle with random stalls (random payloads on idle cycles); with
+        ``abort_after``, stop sending after that many input beats and return a few random cycles later,
+        before the reset that ends the segment. Return the input beats sent if aborted (else None) and a
+        note if the output beats did not all arrive within ``budget`` cycles."""
         dut, rng, rec = self.dut, self.rng, self.record
         beats = [word for b in samples for word in self.beats[b]]
-        sent, received, linger, trail = 0, 0, -1, -1
-        start = self.cycle
+        self.target = None
+        sent, linger, start = 0, -1, None
         while True:
+            await self.drive_edge(seg)
             if abort_after is not None and sent >= abort_after:
                 if linger < 0:
                     linger = int(rng.integers(0, LINGER + 1))
                 if linger == 0:
-                    return received, sent, None
+                    dut.inp__valid.value = 0
+                    return sent, None
                 linger -= 1
-            if received == len(samples):
-                if trail < 0:
-                    trail = TRAIL
-                if trail == 0:
-                    return received, None, None
-                trail -= 1
-            if self.cycle - start >= budget:
-                return received, None, (f"stuck after {self.cycle - start} cycles: {sent} of {len(beats)} beats "
-                                        f"sent, {received} of {len(samples)} output beats received")
-            await FallingEdge(dut.clk)
-            if self.resetting:
-                dut.rst.value = 0
-                self.resetting = False
+            if self.received.get(seg, 0) >= len(samples):
+                dut.inp__valid.value = 0
+                await self.trail(seg)
+                return None, None
             valid = sent < len(beats) and (abort_after is None or sent < abort_after) and rng.random() >= stall_in
-            ready = rng.random() >= stall_out
             dut.inp__valid.value = int(valid)
             dut.inp__payload.value = beats[sent] if valid else self.noise()
-            dut.out__ready.value = int(ready)
+            dut.out__ready.value = int(rng.random() >= stall_out)
             await ReadOnly()
-            if ready and dut.out__valid.value.is_resolvable and int(dut.out__valid.value) == 1:
-                word = dut.out__payload.value
-                if word.is_resolvable:
-                    sums = unpack(self.layouts.sums, int(word))
-                    label = unpack(self.layouts.label, int(word))[0]
-                    rec.outputs.append((seg, self.cycle, sums, label, True))
-                else:
-                    rec.outputs.append((seg, self.cycle, [0] * len(self.layouts.sums), 0, False))
-                received += 1
-            self._sample_pulses(seg)
-            if valid and dut.inp__ready.value.is_resolvable and int(dut.inp__ready.value) == 1:
-                rec.inputs.append((seg, self.cycle))
+            start = self.edge() if start is None else start
+            if valid and _high(dut.inp__ready):
+                rec.inputs.append((seg, self.edge()))
                 sent += 1
-            self.cycle += 1
+            if self.edge() - start >= budget:
+                return None, self._stuck(seg, start, sent, len(beats), len(samples))
 
 
-async def run_plan(drv: Driver, plan: list[dict], budget_per_beat: int) -> None:
-    """Run every segment of ``plan`` in turn, re-sending the unfinished samples of an aborted one."""
+async def run_plan(drv: Driver, plan: list[dict], budget_per_beat: int, budget_base: int) -> None:
+    """Run every segment of ``plan`` in turn, each after a reset, re-sending the unfinished samples of an
+    aborted one at the head of the next (a new segment if it was the last)."""
     carry: list[int] = []
     plan = [dict(s) for s in plan]
     seg = 0
@@ -236,18 +323,21 @@ async def run_plan(drv: Driver, plan: list[dict], budget_per_beat: int) -> None:
         spec = plan[seg]
         samples = carry + list(spec["samples"])
         abort = spec.get("abort_after")
-        beats = len(samples) * drv.steps
-        stalls = max(1e-3, (1 - spec["stall_in"]) * (1 - spec["stall_out"]))
-        budget = int(100 + 4 * beats * budget_per_beat / stalls)
-        await drv.reset(seg - 1)
-        received, aborted, note = await drv.segment(seg, samples, spec["stall_in"], spec["stall_out"], abort, budget)
-        drv.record.segments.append({"samples": samples, "stall_in": spec["stall_in"], "stall_out": spec["stall_out"],
+        stall_in, stall_out = spec["stall_in"], spec["stall_out"]
+        slowdown = max(1e-3, (1 - stall_in) * (1 - stall_out))
+        budget = int(budget_base + 4 * len(samples) * drv.steps * budget_per_beat / slowdown)
+        await drv.reset()
+        if stall_in == stall_out == 0 and abort is None:
+            aborted, note = None, await drv.free_segment(seg, samples, budget)
+        else:
+            aborted, note = await drv.stalled_segment(seg, samples, stall_in, stall_out, abort, budget)
+        drv.record.segments.append({"samples": samples, "stall_in": stall_in, "stall_out": stall_out,
                                     "aborted_after": aborted, "note": note})
         if note:
             return
-        carry = samples[received:] if aborted is not None else []
+        carry = samples[drv.received.get(seg, 0):] if aborted is not None else []
         if carry and seg == len(plan) - 1:
-            plan.append({"samples": [], "stall_in": spec["stall_in"], "stall_out": spec["stall_out"]})
+            plan.append({"samples": [], "stall_in": stall_in, "stall_out": stall_out})
         seg += 1
 
 
@@ -262,14 +352,15 @@ async def drive_network(dut):
     layouts = Layouts(sidecar, bool(meta["debug"]))
     cocotb.log.info(f"{sidecar['top']}: {x.shape[0]} samples x {x.shape[1]} steps, seed {meta['seed']}, "
                     f"{len(meta['segments'])} segments")
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
     drv = Driver(dut, layouts, x, np.random.default_rng(meta["seed"]))
     dut.rst.value = 1
     dut.inp__valid.value = 0
     dut.out__ready.value = 0
     await FallingEdge(dut.clk)
+    drv.start_monitors()
     try:
-        await run_plan(drv, meta["segments"], int(meta["budget_per_beat"]))
+        await run_plan(drv, meta["segments"], int(meta["budget_per_beat"]), int(meta["budget_base"]))
     finally:
         drv.record.save(folder)
     cocotb.log.info(f"{len(drv.record.outputs)} output beats, {len(drv.record.inputs)} input beats recorded")

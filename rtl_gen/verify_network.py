@@ -229,7 +229,9 @@ def plan_segments(samples: int, steps: int, stalls: bool, resets: bool, rng: np.
     """The segments the driver runs (``tb_network``'s ``segments``): first every sample stall-free, back to
     back; then, with ``stalls`` or ``resets``, every sample again, with the stall probabilities of
     :data:`~shiftspike.rtl_gen.verify.STALLS` in turn and, with ``resets``, in segments of 1 to
-    :data:`SEGMENT_SAMPLES` samples, about half of them (at least one) aborted by a reset in mid-sample."""
+    :data:`SEGMENT_SAMPLES` samples, about half of them (at least one) aborted by a reset in mid-sample
+    (``abort_after`` input beats into the segment, inside a sample; with ``T = 1`` right after one, before
+    its output beat may have arrived)."""
     plan = [{"samples": list(range(samples)), "stall_in": 0.0, "stall_out": 0.0, "abort_after": None}]
     if not (stalls or resets):
         return plan
@@ -249,8 +251,7 @@ def plan_segments(samples: int, steps: int, stalls: bool, resets: bool, rng: np.
         abort = None
         if i in aborted:
             victim = int(rng.integers(len(chunk)))
-            abort = victim * steps + (int(rng.integers(1, steps)) if steps > 1 else 0)
-            abort = max(abort, 1)
+            abort = victim * steps + (int(rng.integers(1, steps)) if steps > 1 else 1)
         plan.append({"samples": chunk, "stall_in": stall_in, "stall_out": stall_out, "abort_after": abort})
     return plan
 
@@ -433,15 +434,18 @@ def cycle_check(design: Design, model: IntegerModel, x: np.ndarray, record: dict
 
 
 def drive(design: Design, x: np.ndarray, segments: list[dict], simulator: str, workdir: Path, *, debug: bool,
-          seed: int, budget_per_beat: int) -> tuple[dict, list[dict]]:
-    """Write the stimulus, build and run the testbench; return the record (arrays) and the segments as run."""
+          seed: int, latency: int) -> tuple[dict, list[dict]]:
+    """Write the stimulus, build and run the testbench; return the record (arrays) and the segments as run.
+    ``latency``: the cycle model's longest sample latency, which sizes the driver's budget for a stuck run."""
     workdir.mkdir(parents=True, exist_ok=True)
     for stale in ("observed.npz", "observed.json"):
         (workdir / stale).unlink(missing_ok=True)
     with open(workdir / "stimulus.npz", "wb") as fh:
         np.savez(fh, x=np.ascontiguousarray(x.transpose(1, 0, 2)))
+    per_beat = -(-latency // design.steps) + 4
     write_json(workdir / "stimulus.json", {"network": design.sidecar, "seed": seed, "debug": debug,
-                                           "budget_per_beat": budget_per_beat, "segments": segments})
+                                           "budget_base": 2 * latency + 100, "budget_per_beat": per_beat,
+                                           "segments": segments})
     try:
         run_testbench(simulator, [design.verilog.resolve()], design.top, TESTBENCH, (workdir / "build").resolve(),
                       extra_env={"SHIFTSPIKE_STIMULUS": str(workdir.resolve())}, log_dir=workdir)
@@ -497,9 +501,9 @@ def verify_network(network, model: IntegerModel, x: np.ndarray, simulator: str, 
     x = check_inputs(design, model, x)
     expected = expected_outputs(model, x)
     schedule = network_schedule(model, design.lanes, design.sidecar["arith"], x)
-    budget = int(np.max(schedule.latency)) + 10
     segments = plan_segments(x.shape[1], design.steps, stalls, resets, np.random.default_rng(seed))
-    record, ran = drive(design, x, segments, simulator, workdir, debug=layers, seed=seed, budget_per_beat=budget)
+    record, ran = drive(design, x, segments, simulator, workdir, debug=layers, seed=seed,
+                        latency=int(np.max(schedule.latency)))
     return judge(design, model, x, expected, record, ran, simulator, time.perf_counter() - began)
 
 
