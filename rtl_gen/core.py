@@ -123,7 +123,7 @@ class CoreParams:
         return slots
 
 
-def _lookup(entries: list, index, shape: Shape):
+def lookup(entries: list, index, shape: Shape):
     """``entries[index]`` (constants or signals of ``shape``): the entry itself when there is one or all are
     equal constants, else a word select. A word select is a continuous assignment in Verilog, which every
     simulator evaluates from time 0 (a ``case`` process need not run before its index first changes)."""
@@ -252,9 +252,9 @@ class NeuronCore(wiring.Component):
 
         weights, thetas = [], []
         for p in range(prm.lanes):
-            weights.append([{name: _lookup(entries(p, name, i), s1_group, shape)
+            weights.append([{name: lookup(entries(p, name, i), s1_group, shape)
                              for name, shape in prm.weight_shapes().items()} for i in range(prm.layer.taps)])
-            thetas.append(_lookup(entries(p, "theta", None), s1_group, shapes["theta"]))
+            thetas.append(lookup(entries(p, "theta", None), s1_group, shapes["theta"]))
         return weights, thetas
 
     def _load_registers(self, m: Module, slots) -> list[list[dict]]:

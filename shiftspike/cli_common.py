@@ -74,6 +74,17 @@ def widths(text: str) -> list[int]:
     return [parse(part) for part in text.split(",")]
 
 
+def lanes_list(text: str) -> list[int]:
+    """An argparse type: lanes per layer ``16,1,8`` (each 1 to 2^16, at most one value per possible layer)."""
+    from shiftspike.sim.fixed import MAX_LAYERS
+
+    parts = text.split(",", MAX_LAYERS)
+    if len(parts) > MAX_LAYERS:
+        raise argparse.ArgumentTypeError(f"more than {MAX_LAYERS} values")
+    parse = bounded_int(1, 2**16)
+    return [parse(part) for part in parts]
+
+
 def console():
     """A rich console, wide enough for the tables when the output is not a terminal."""
     from rich.console import Console

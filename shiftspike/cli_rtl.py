@@ -7,7 +7,9 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-from .cli_common import bounded_int, console, core_files, load_input, positive, refuse_overwrite
+from shiftspike.sim.errors import ShiftspikeError
+
+from .cli_common import bounded_int, console, core_files, lanes_list, load_input, positive, refuse_overwrite
 
 #: Most lanes an argument may ask for (a core has at most as many lanes as its layer has neurons).
 MAX_LANES = 2**16
@@ -76,12 +78,45 @@ def verdicts_table(verdicts: list, title: str):
     return table
 
 
+def network_table(folder, title: str):
+    """A rich table of a network's engines: layer, type, engine, lanes, groups, cycles per step at most."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("layer", "type", "engine", "lanes", "groups", "bits/op", "cycles/step (at most)"):
+        table.add_column(column, justify="left" if column in ("type", "engine") else "right")
+    for layer, engine in zip(folder.model.layers, folder.plan.engines):
+        table.add_row(str(engine.index), layer.type, engine.engine, str(engine.lanes), str(engine.groups),
+                      str(engine.bits), str(engine.worst_cost))
+    return table
+
+
+def cmd_rtl_network(args, model) -> None:
+    from shiftspike.rtl_gen.network_folder import write_network_folder
+    from shiftspike.rtl_gen.tools import LINT_WAIVERS
+
+    if args.layer is not None or args.loadable:
+        raise ShiftspikeError("--network generates the whole model: --layer and --loadable do not apply")
+    lanes = args.layer_lanes if args.layer_lanes is not None else args.lanes
+    folder = write_network_folder(model, Path(args.output), lanes, args.arith, not args.no_debug)
+    console().print(network_table(folder, f"network accelerator of {args.model} ({args.arith})"))
+    print(f"wrote {folder.verilog} (module {folder.top}), its sidecar and model to {args.output}; "
+          f"Verilator lint -Wall with the waivers of {LINT_WAIVERS.name}")
+    if folder.warnings:
+        print("\n".join(folder.warnings))
+        raise SystemExit(1)
+
+
 def cmd_rtl(args) -> None:
     from shiftspike.rtl_gen.cores import write_cores
     from shiftspike.rtl_gen.tools import LINT_WAIVERS
     from shiftspike.sim import load
 
     model = load(args.model)
+    if args.network:
+        return cmd_rtl_network(args, model)
+    if args.layer_lanes is not None:
+        raise ShiftspikeError("--layer-lanes applies to --network only")
     cores = write_cores(model, Path(args.output), None if args.layer is None else [args.layer], args.lanes,
                         args.arith, args.loadable, not args.no_debug)
     console().print(cores_table(cores, f"neuron cores of {args.model} ({args.arith})"))
@@ -93,13 +128,49 @@ def cmd_rtl(args) -> None:
         raise SystemExit(1)
 
 
+def network_synth_table(row: dict, title: str):
+    """A rich table of one network's synthesis row with its cycle-model figures at Fmax."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    columns = {"logic cells": "logic_cells", "FFs": "ffs", "block RAM": "ram_blocks", "DSPs": "dsps",
+               "Fmax MHz": "fmax_mhz", "cycles/sample": "cycles_per_sample", "µs/sample": "latency_us",
+               "samples/s": "samples_per_second"}
+    table.add_column("module")
+    for column in columns:
+        table.add_column(column, justify="right")
+    cells = [row.get(key) for key in columns.values()]
+    table.add_row(row["top"], *("-" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v) for v in cells))
+    return table
+
+
+def cmd_synth_network(args) -> None:
+    from shiftspike.rtl_gen.network_folder import read_network_folder, synthesize_network
+    from shiftspike.sim.safe_io import write_json
+    from shiftspike.sim.trace import check_input
+
+    folder = read_network_folder(Path(args.folder))
+    x = None if args.input is None else check_input(folder.model, load_input(args.input))
+    row = synthesize_network(folder, args.target, x)
+    what = "the input's samples" if x is not None else "the slowest sample (every input value non-zero)"
+    console().print(network_synth_table(row, f"network synthesis ({args.target}); cycles for {what}"))
+    if args.json:
+        write_json(args.json, {"target": args.target, "network": row})
+        print(f"wrote {args.json}")
+
+
 def cmd_synth(args) -> None:
     from shiftspike.rtl_gen.cores import synthesize_cores
+    from shiftspike.rtl_gen.network_folder import is_network_folder
     from shiftspike.sim.safe_io import check_writable, write_json
 
-    refuse_overwrite({"--json": args.json}, core_files("folder", args.folder))
+    refuse_overwrite({"--json": args.json}, core_files("folder", args.folder) | {"--input": args.input})
     if args.json:
         check_writable(args.json)
+    if Path(args.folder).is_dir() and is_network_folder(Path(args.folder)):
+        return cmd_synth_network(args)
+    if args.input is not None:
+        raise ShiftspikeError("--input applies to a network folder (`shiftspike rtl --network`) only")
     with progress_bar(not args.no_progress) as progress:
         rows = synthesize_cores(Path(args.folder), args.target, progress=progress)
     console().print(synth_table(rows, f"synthesis ({args.target})"))
@@ -150,13 +221,21 @@ def add_verbs(verbs) -> None:
                    help="datapaths P per core, capped at each layer's neurons (default: the layer's neurons)")
     p.add_argument("--arith", choices=ARITHS, default="shift", help="shift-add (default) or true multipliers")
     p.add_argument("--loadable", action="store_true", help="taps and thresholds in registers behind a load port")
-    p.add_argument("--no-debug", action="store_true", help="no membrane values in the output beats")
+    p.add_argument("--no-debug", action="store_true",
+                   help="no membrane values in the output beats (with --network: no per-layer debug ports)")
+    p.add_argument("--network", action="store_true",
+                   help="one top-level module for the whole model: streaming input, class output; --lanes then "
+                        "sets the lanes the costliest layer gets, and the others are balanced to it")
+    p.add_argument("--layer-lanes", type=lanes_list, metavar="P0,P1,...",
+                   help="with --network: the lanes of every layer, one value per layer (overrides the balancing)")
     p.set_defaults(func=cmd_rtl)
 
     p = verbs.add_parser("synth", help="synthesize the cores of an `rtl` folder: logic cells, RAM, Fmax")
     p.add_argument("folder", help="directory written by `shiftspike rtl`")
     p.add_argument("--target", default="ice40-hx8k", help=f"one of {', '.join(TARGETS)} (default: ice40-hx8k)")
     p.add_argument("--json", help="also write the results as JSON here")
+    p.add_argument("--input", help="network folder only: model input .npy [T, B, features] whose samples give "
+                                   "the cycles per sample (default: the slowest sample)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_synth)
 
