@@ -17,6 +17,7 @@ its record and the refusals; the rest of the matrix, both simulators, is marked 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 
 import numpy as np
@@ -120,6 +121,8 @@ def fast_run(tmp_path_factory):
 def test_fast_case_equals_simulator_on_icarus(fast_run):
     _, _, verdict = fast_run
     assert_passed(verdict, SAMPLES)
+    assert json.loads(json.dumps(verdict.to_json()))["passed"] is True
+    assert f"{SAMPLES}/{SAMPLES} samples class-exact, 0 mismatching classes, 0 mismatches" in verdict.summary()
 
 
 def _rejudge(fast_run, expected: Expected, design=None) -> NetworkVerdict:
@@ -172,6 +175,74 @@ def test_the_cycle_check_can_fail(fast_run):
     assert not verdict.passed and verdict.cycle_deviations > 0
     assert verdict.cycles != verdict.expected_cycles
     assert "cycle model" in verdict.first_mismatch and verdict.first_mismatch.startswith("sample ")
+
+
+def _aborted(segments: list[dict]) -> tuple[int, dict]:
+    """The first segment of the stalled pass that a reset cut short."""
+    return next((i, seg) for i, seg in enumerate(segments) if seg["aborted_after"] is not None)
+
+
+def _judge_record(fast_run, record: dict, segments: list[dict]) -> NetworkVerdict:
+    case, folder, _ = fast_run
+    x = case.x.astype(np.int64)
+    return judge(load_design(folder, folder / "run"), case.model, x, expected_outputs(case.model, x), record,
+                 segments, "icarus", 0.0)
+
+
+def _append(record: dict, prefix: str, **values) -> dict:
+    """``record`` with one more row of the ``prefix`` arrays (``out`` or ``dbg<i>``)."""
+    out = dict(record)
+    for name, value in values.items():
+        key = f"{prefix}_{name}"
+        out[key] = np.concatenate([record[key], np.asarray([value], record[key].dtype)])
+    return out
+
+
+def test_an_interrupted_samples_output_is_caught(fast_run):
+    """A correct output beat for the sample a reset interrupted, appearing in the aborted segment: reported
+    as an output before its last input beat (the interrupted attempt's results must not appear)."""
+    case, folder, _ = fast_run
+    record, segments = load_record(folder / "run")
+    seg, spec = _aborted(segments)
+    victim = spec["samples"][spec["aborted_after"] // case.model.timesteps]
+    x = case.x.astype(np.int64)
+    expected = expected_outputs(case.model, x)
+    last_in = int(record["in_cycle"][record["in_seg"] == seg].max())
+    forged = _append(record, "out", seg=seg, cycle=last_in + 1, sums=expected.sums[victim],
+                     label=int(expected.labels[victim]), resolved=True)
+    order = np.argsort(forged["out_seg"], kind="stable")
+    forged |= {k: v[order] for k, v in forged.items() if k.startswith("out_")}
+    verdict = _judge_record(fast_run, forged, segments)
+    assert not verdict.passed
+    assert f"sample {victim} (segment {seg}" in verdict.first_mismatch, verdict.first_mismatch
+    assert "before its last input beat" in verdict.first_mismatch, verdict.first_mismatch
+
+
+def test_missing_extra_and_unresolved_beats_are_caught(fast_run):
+    """A debug pulse dropped from the stall-free pass, a (correct) pulse beyond the input beats of an aborted
+    segment and an output beat with unresolved bits: each one fails the verdict with its own first mismatch."""
+    case, folder, _ = fast_run
+    record, segments = load_record(folder / "run")
+    last = len(case.model.layers) - 1
+    dropped = {k: (v[1:] if k.startswith(f"dbg{last}_") else v) for k, v in record.items()}
+    verdict = _judge_record(fast_run, dropped, segments)
+    assert not verdict.passed and verdict.first_mismatch.startswith(f"sample 0, step 0, layer {last} "), \
+        verdict.first_mismatch
+    seg, spec = _aborted(segments)
+    steps, outputs = case.model.timesteps, expected_outputs(case.model, case.x.astype(np.int64)).outputs
+    extra = record
+    for j in range(int(np.count_nonzero(record["dbg0_seg"] == seg)), spec["aborted_after"] + 1):
+        b = spec["samples"][min(j // steps, len(spec["samples"]) - 1)]
+        extra = _append(extra, "dbg0", seg=seg, cycle=10**6, values=outputs[0][j % steps, b], resolved=True)
+    order = np.argsort(extra["dbg0_seg"], kind="stable")
+    extra |= {k: v[order] for k, v in extra.items() if k.startswith("dbg0_")}
+    verdict = _judge_record(fast_run, extra, segments)
+    assert not verdict.passed and "more than the" in verdict.first_mismatch, verdict.first_mismatch
+    blurred = dict(record, out_resolved=record["out_resolved"].copy())
+    blurred["out_resolved"][1] = False
+    verdict = _judge_record(fast_run, blurred, segments)
+    assert not verdict.passed and verdict.missing == 1 and verdict.class_exact == SAMPLES - 1
+    assert verdict.first_mismatch == "sample 1 (stall-free pass): the output beat had unresolved bits (X/Z)"
 
 
 def _one_line(excinfo, *fragments):

@@ -26,6 +26,7 @@ not fit the accelerator, or a tool that cannot build raise :class:`VerifyError`.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass
@@ -33,19 +34,18 @@ from pathlib import Path
 
 import numpy as np
 
-from shiftspike.sim import InputError, IntegerModel, run
-from shiftspike.sim.errors import FileFormatError
+from shiftspike.sim import InputError, IntegerModel, ModelError, run
 from shiftspike.sim.network_cycles import network_schedule
 from shiftspike.sim.safe_io import read_json, write_atomic, write_json
 from shiftspike.sim.trace import check_input
 
+from .network_folder import NETWORK_FORMAT, read_network_folder
+from .sidecar import CoreFolderError
 from .tools import ToolError
 from .verify import SIMULATORS, STALLS, VerifyError, run_testbench
 
 #: The cocotb module that drives the accelerator (imported by the simulator's embedded Python).
 TESTBENCH = "shiftspike.rtl_gen.tb_network"
-
-SIDECAR_FORMAT = "shiftspike-network"
 
 #: Most samples per segment of the stalled pass (each segment starts with a reset).
 SEGMENT_SAMPLES = 3
@@ -108,12 +108,27 @@ class NetworkVerdict:
         return (self.class_exact == self.samples and self.mismatches == 0 and self.cycle_deviations == 0
                 and self.first_mismatch is None and self.cycles == self.expected_cycles)
 
+    def summary(self) -> str:
+        """One line: class-exact samples out of samples run, mismatches, cycles against the model."""
+        cycles = (f"cycles per sample {min(self.cycles)}-{max(self.cycles)} "
+                  f"{'equal to' if self.cycles == self.expected_cycles else 'differ from'} the cycle model"
+                  if self.cycles else "no cycles measured")
+        return (f"{self.top} on {self.simulator}: {self.class_exact}/{self.samples} samples class-exact, "
+                f"{self.mismatching_classes} mismatching classes, {self.mismatches} mismatches"
+                f"{'' if self.layers_compared else ' (layers not compared)'}, {cycles}, {self.seconds:.1f} s"
+                + (f"; first: {self.first_mismatch}" if self.first_mismatch else ""))
+
+    def to_json(self) -> dict:
+        """The verdict as plain JSON (lists for the cycle tuples), with ``passed``."""
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
+                for f in dataclasses.fields(self)} | {"passed": self.passed}
+
 
 def _check_sidecar(path, raw) -> dict:
     """The sidecar's keys the testbench relies on, checked; a problem is a one-line VerifyError."""
     try:
-        if not isinstance(raw, dict) or raw.get("format") != SIDECAR_FORMAT:
-            raise ValueError(f"not a {SIDECAR_FORMAT} sidecar")
+        if not isinstance(raw, dict) or raw.get("format") != NETWORK_FORMAT:
+            raise ValueError(f"not a {NETWORK_FORMAT} sidecar")
         if raw.get("version") != 1:
             raise ValueError(f"version {raw.get('version')!r}, expected 1")
         for key, kind in (("top", str), ("timesteps", int), ("arith", str), ("debug", bool), ("input", dict),
@@ -138,33 +153,19 @@ def _check_sidecar(path, raw) -> dict:
 
 
 def load_design(source, workdir: Path) -> Design:
-    """The accelerator of ``source``: a folder holding one network sidecar ``<top>.json`` and its ``<top>.v``,
-    or an in-memory ``Network`` (``.verilog``, ``.sidecar``), whose Verilog is written into ``workdir/design``."""
+    """The accelerator of ``source``: a folder from ``write_network`` (read by ``read_network_folder``), or an
+    in-memory ``Network`` (``.verilog``, ``.sidecar``), whose Verilog is written into ``workdir/design``."""
     if hasattr(source, "verilog") and hasattr(source, "sidecar"):
         sidecar = _check_sidecar("the network", source.sidecar)
         verilog = Path(workdir) / "design" / f"{sidecar['top']}.v"
         verilog.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(verilog, source.verilog)
     else:
-        folder = Path(source)
-        if not folder.is_dir():
-            raise VerifyError(f"{folder}: no such directory (write one with `shiftspike rtl --network`)")
-        found = []
-        for path in sorted(folder.glob("*.json")):
-            try:
-                raw = read_json(path, "network sidecar")
-            except FileFormatError as exc:
-                raise VerifyError(str(exc)) from None
-            if isinstance(raw, dict) and raw.get("format") == SIDECAR_FORMAT:
-                found.append((path, raw))
-        if len(found) != 1:
-            raise VerifyError(f"{folder}: {'no' if not found else 'several'} network sidecars "
-                              f"({', '.join(p.name for p, _ in found) or 'format ' + SIDECAR_FORMAT})")
-        path, raw = found[0]
-        sidecar = _check_sidecar(path, raw)
-        verilog = folder / f"{sidecar['top']}.v"
-        if not verilog.is_file():
-            raise VerifyError(f"{path}: its Verilog {verilog.name} is missing")
+        try:
+            folder = read_network_folder(Path(source))
+        except (CoreFolderError, ModelError) as exc:
+            raise VerifyError(str(exc)) from None
+        sidecar, verilog = _check_sidecar(folder.sidecar, folder.raw), folder.verilog
     if hashlib.sha256(verilog.read_bytes()).hexdigest() != sidecar["verilog_sha256"]:
         raise VerifyError(f"{verilog}: differs from the Verilog its sidecar describes (sha256)")
     return Design(verilog, sidecar)
@@ -298,10 +299,10 @@ class Judge:
             ins = self.rec["in_cycle"][self.rec["in_seg"] == seg]
             outs = np.flatnonzero(self.rec["out_seg"] == seg)
             samples = spec["samples"]
-            self._outputs(seg, spec, samples, ins, outs)
+            done = self._outputs(seg, spec, samples, ins, outs)
             if self.layers_compared:
                 for i in range(self.layers):
-                    self._pulses(seg, spec, samples, i, len(ins), min(len(outs), len(samples)))
+                    self._pulses(seg, spec, samples, i, len(ins), done)
         if self.layers_compared:
             for i in range(self.layers):
                 early = int(np.count_nonzero(self.rec[f"dbg{i}_seg"] < 0))
@@ -312,8 +313,11 @@ class Judge:
             self.found.add((-1,), f"{_run_name(self.segments, len(self.segments) - 1)}: "
                                   f"{self.segments[-1]['note']}")
 
-    def _outputs(self, seg: int, spec: dict, samples: list[int], ins: np.ndarray, outs: np.ndarray) -> None:
+    def _outputs(self, seg: int, spec: dict, samples: list[int], ins: np.ndarray, outs: np.ndarray) -> int:
+        """Output beat ``k`` of segment ``seg`` is the answer for ``samples[k]``, and counts only if it came
+        after that sample's last input beat; return how many of the segment's samples completed."""
         steps, name, exp = self.steps, _run_name(self.segments, seg), self.expected
+        done = 0
         finished = spec["aborted_after"] is None and spec["note"] is None
         for k, row in enumerate(outs):
             if k >= len(samples):
@@ -327,6 +331,7 @@ class Judge:
                                                 f"its last input beat")
                 continue
             self.completed.append((b, seg))
+            done += 1
             if not self.rec["out_resolved"][row]:
                 self.labels.setdefault(b, []).append(None)
                 self.found.add((b, seg, steps - 1, self.layers), f"sample {b} ({name}): the output beat had "
@@ -352,6 +357,7 @@ class Judge:
             self.found.add((b, seg, steps), f"sample {b} ({name}): no output beat "
                                             f"({len(samples) - len(outs)} of {len(samples)} missing)",
                            len(samples) - len(outs))
+        return done
 
     def _pulses(self, seg: int, spec: dict, samples: list[int], i: int, sent: int, done: int) -> None:
         """Layer ``i``'s pulses in segment ``seg``: pulse ``j`` is step ``j % T`` of ``samples[j // T]``; every
