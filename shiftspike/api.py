@@ -190,7 +190,7 @@ def network(model, *, lanes=None, arith: str = "shift", debug: bool = True):
         raise ShiftspikeError(str(exc)) from None
 
 
-def synthesize_network(accelerator, *, target: str = "ecp5-25f", x=None) -> dict:
+def synthesize_network(accelerator, *, target: str = "ecp5-25f-ooc", x=None) -> dict:
     """Synthesis of an accelerator from :func:`network` (logic cells, FFs, block RAM, DSPs, Fmax MHz) with the
     cycle model's cycles per sample, µs per sample and samples per second for ``x [T, B, features]`` (default:
     the slowest sample); in a temporary folder that is removed afterwards."""

@@ -102,7 +102,7 @@ class BuildOptions:
     samples: int = 8
     target: str = "ice40-hx8k"
     network_lanes: int | None = None
-    network_target: str = "ecp5-25f"
+    network_target: str = "ecp5-25f-ooc"
     network_samples: int | None = None
     network_stalled: int = 3
     data_path: str | None = None

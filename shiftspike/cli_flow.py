@@ -147,8 +147,8 @@ def add_verbs(verbs) -> None:
                    help="synthesis target of the cores (default ice40-hx8k)")
     p.add_argument("--network-lanes", type=bounded_int(1, MAX_LANES),
                    help="lanes of the network's costliest layer, the others balanced to it (default 16)")
-    p.add_argument("--network-target", choices=TARGETS, default="ecp5-25f",
-                   help="synthesis target of the network (default ecp5-25f)")
+    p.add_argument("--network-target", choices=TARGETS, default="ecp5-25f-ooc",
+                   help="synthesis target of the network (default ecp5-25f-ooc: ECP5-25F, the network as a block without I/O pins)")
     p.add_argument("--network-samples", type=positive,
                    help="test samples the network runs on Verilator (default: all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
