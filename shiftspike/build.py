@@ -556,15 +556,15 @@ def summary_markdown(facts: dict) -> str:
         f"| same network, multiplier per tap | {_fmt(energy['mul_taps'])} | {ratio['mul_taps']:.2f}x |",
         f"| same network, PSN neurons (T x T) | {_fmt(energy['psn'])} | {ratio['psn']:.2f}x |", "",
         f"## Hardware ({synth['target']}, at most {rtl['lanes']} lanes per core)", "",
-        "| layer | variant | module | lanes | logic cells | FFs | RAM | multipliers | Fmax MHz | cycles/time step "
-        "| updates/s |",
-        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| layer | variant | module | lanes | logic cells | FFs | RAM | DSPs | multipliers | Fmax MHz "
+        "| cycles/time step | updates/s |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for arith in VARIANTS:
         for row in synth[arith]:
             fmax, ups = row["fmax_mhz"], row["updates_per_second"]
             cells = " | ".join("does not fit" if row.get("does_not_fit") else str(row[key])
-                               for key in ("logic_cells", "ffs", "ram_blocks", "multipliers"))
+                               for key in ("logic_cells", "ffs", "ram_blocks", "dsps", "multipliers"))
             lines.append(f"| {row['layer']} | {arith} | `{row['top']}` | {row['lanes']} | {cells} | "
                          f"{'-' if fmax is None else f'{fmax:.1f}'} | {row['cycles_per_step']} | "
                          f"{'-' if ups is None else f'{ups:.3g}'} |")

@@ -47,17 +47,18 @@ def cores_table(cores, title: str):
 
 
 def synth_table(rows: list[dict], title: str):
-    """A rich table of synthesis rows: nextpnr logic cells (Yosys LUTs on ``generic``), FFs, RAM,
+    """A rich table of synthesis rows: nextpnr logic cells (Yosys LUTs on ``generic``), FFs, RAM, DSPs,
     multipliers, Fmax, cycles per step, updates per second."""
     from rich.table import Table
 
     table = Table(title=title)
-    for column in ("module", "logic cells", "FFs", "RAM", "multipliers", "Fmax MHz", "cycles/step", "updates/s"):
+    for column in ("module", "logic cells", "FFs", "RAM", "DSPs", "multipliers", "Fmax MHz", "cycles/step",
+                   "updates/s"):
         table.add_column(column, justify="left" if column == "module" else "right")
     for row in rows:
         fmax, ups = row["fmax_mhz"], row["updates_per_second"]
         cells = ["does not fit" if row.get("does_not_fit") else str(row[key])
-                 for key in ("logic_cells", "ffs", "ram_blocks", "multipliers")]
+                 for key in ("logic_cells", "ffs", "ram_blocks", "dsps", "multipliers")]
         table.add_row(row["top"], *cells, "-" if fmax is None else f"{fmax:.1f}", str(row["cycles_per_step"]),
                       "-" if ups is None else f"{ups:.3g}")
     return table
