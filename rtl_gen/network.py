@@ -27,7 +27,8 @@ from amaranth.lib.wiring import In, Out
 
 from shiftspike.sim.fileformat import save
 from shiftspike.sim.model import IntegerModel
-from shiftspike.sim.network_cycles import NetworkPlan, plan_network
+from shiftspike.sim.engine import run
+from shiftspike.sim.network_cycles import NetworkPlan, layer_events, plan_network
 from shiftspike.sim.safe_io import write_atomic, write_json
 
 from . import ARITHS
@@ -181,10 +182,12 @@ def _sidecar(model: IntegerModel, plan: NetworkPlan, top: str, debug: bool, comp
 
 
 def build_network(model: IntegerModel, lanes=None, arith: str = "shift", debug: bool = True,
-                  name: str | None = None) -> Network:
+                  name: str | None = None, x=None) -> Network:
     """Generate the accelerator of ``model`` (lanes as :func:`~shiftspike.sim.network_cycles.plan_network`
-    takes them). The same arguments give byte-identical Verilog."""
-    plan = plan_network(model, lanes, arith)
+    takes them, balanced on the activity of sample inputs ``x [T, B, F]`` if given). The same arguments give
+    byte-identical Verilog."""
+    events = None if x is None else layer_events(model, x, run(model, x).outputs)
+    plan = plan_network(model, lanes, arith, events)
     top = name or top_name(plan)
     component = NetworkTop(model, plan, debug)
     text = verilog.convert(component, name=top, emit_src=False)

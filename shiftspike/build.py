@@ -61,7 +61,7 @@ STEPS = (
          "the integer model, checked equal to the QAT model on the test split; the test split as integers"),
     Step("report", ("train/config.json", "model.ssm", "test_inputs.npy"), ("report/",),
          "ops and energy on the test inputs, against a multiplier per tap and PSN neurons"),
-    Step("rtl", ("model.ssm",), ("rtl/",),
+    Step("rtl", ("model.ssm", "test_inputs.npy"), ("rtl/",),
          "one linted core per neuron layer and the whole-network accelerator, shift-add and multiplier variants"),
     Step("synth", ("rtl/", "test_inputs.npy"), ("synth.json",),
          "synthesis of every core and of both networks, with the network's cycles per test sample"),
@@ -378,9 +378,8 @@ class Build:
     def _rtl(self) -> StepResult:
         from shiftspike.rtl_gen.cores import write_cores
         from shiftspike.rtl_gen.network_folder import write_network_folder
-        from shiftspike.sim import load
 
-        model = load(self.path("model.ssm"))
+        model, x = self._inputs()
         cores, networks = {}, {}
         with self.staged_folder("rtl/") as folder:
             for arith in VARIANTS:
@@ -390,7 +389,7 @@ class Build:
                         raise BuildError("rtl", f"Verilator lint: {core.warnings[0]}",
                                          f"rtl/{arith}/{core.verilog.name}")
                 networks[arith] = write_network_folder(model, folder / "network" / arith, self.options.network_lanes,
-                                                       arith)
+                                                       arith, x=x)
                 if networks[arith].warnings:
                     raise BuildError("rtl", f"Verilator lint: {networks[arith].warnings[0]}",
                                      f"rtl/network/{arith}/{networks[arith].verilog.name}")

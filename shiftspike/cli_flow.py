@@ -146,7 +146,7 @@ def add_verbs(verbs) -> None:
     p.add_argument("--target", choices=TARGETS, default="ice40-hx8k",
                    help="synthesis target of the cores (default ice40-hx8k)")
     p.add_argument("--network-lanes", type=bounded_int(1, MAX_LANES),
-                   help="lanes of the network's costliest layer, the others balanced to it (default 16)")
+                   help="lanes of the network's costliest layer, the others balanced to it on the test samples' activity (default 32)")
     p.add_argument("--network-target", choices=TARGETS, default="ecp5-25f-ooc",
                    help="synthesis target of the network (default ecp5-25f-ooc: ECP5-25F, the network as a block without I/O pins)")
     p.add_argument("--network-samples", type=positive,

@@ -114,8 +114,11 @@ def cmd_rtl_network(args, model) -> None:
 
     if args.layer is not None or args.loadable:
         raise ShiftspikeError("--network generates the whole model: --layer and --loadable do not apply")
+    from shiftspike.sim.trace import check_input
+
     lanes = args.layer_lanes if args.layer_lanes is not None else args.lanes
-    folder = write_network_folder(model, Path(args.output), lanes, args.arith, not args.no_debug)
+    x = None if args.input is None else check_input(model, load_input(args.input))
+    folder = write_network_folder(model, Path(args.output), lanes, args.arith, not args.no_debug, x)
     console().print(network_table(folder, f"network accelerator of {args.model} ({args.arith})"))
     print(f"wrote {folder.verilog} (module {folder.top}), its sidecar and model to {args.output}; "
           f"Verilator lint -Wall with the waivers of {LINT_WAIVERS.name}")
@@ -132,8 +135,8 @@ def cmd_rtl(args) -> None:
     model = load(args.model)
     if args.network:
         return cmd_rtl_network(args, model)
-    if args.layer_lanes is not None:
-        raise ShiftspikeError("--layer-lanes applies to --network only")
+    if args.layer_lanes is not None or args.input is not None:
+        raise ShiftspikeError("--layer-lanes and --input apply to --network only")
     cores = write_cores(model, Path(args.output), None if args.layer is None else [args.layer], args.lanes,
                         args.arith, args.loadable, not args.no_debug)
     console().print(cores_table(cores, f"neuron cores of {args.model} ({args.arith})"))
@@ -264,6 +267,8 @@ def add_verbs(verbs) -> None:
     p.add_argument("--network", action="store_true",
                    help="one top-level module for the whole model: streaming input, class output; --lanes then "
                         "sets the lanes the costliest layer gets, and the others are balanced to it")
+    p.add_argument("--input", help="with --network: sample inputs .npy [T, B, features] whose activity the lanes are "
+                                   "balanced on (default: every input value non-zero)")
     p.add_argument("--layer-lanes", type=lanes_list, metavar="P0,P1,...",
                    help="with --network: the lanes of every layer, one value per layer (overrides the balancing)")
     p.set_defaults(func=cmd_rtl)
