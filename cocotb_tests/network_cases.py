@@ -65,7 +65,7 @@ def samples(model: IntegerModel, count: int, rng: np.random.Generator) -> np.nda
 
 
 #: Kept small so that a case builds and runs in seconds: few steps, few channels, few classes.
-SMALL = dict(timesteps=6, channels=4, classes=3, neuron_layers=1, input_channels=2)
+SMALL = dict(timesteps=6, channels=4, classes=3, neuron_layers=1, input_channels=2, input_length=4)
 
 
 def random_case(name: str, seed: int, count: int, options: dict | None = None, overflow_needed: bool = False,

@@ -16,8 +16,12 @@ idle cycles catch late debug pulses), or, with ``abort_after = n``, a few random
 ``n``-th input handshake, by the next segment's reset: the samples of such a segment whose output beat
 had not arrived are re-sent, from step 0, at the head of the next segment (a new one if it was last).
 
-The record, ``observed.npz`` (edge indices count rising clock edges from the initial reset, a handshake
-being valid and ready sampled high at that edge): ``in_seg``/``in_cycle [n_in]``; ``out_seg``,
+Output beats and debug pulses are caught by monitors that wake only while their ``valid`` is high; a
+stall-free segment's input is fed the same way, once per beat (so a long stall-free run costs little
+Python time); stalled and aborted segments are driven cycle by cycle.
+
+The record, ``observed.npz`` (edge indices number the rising clock edges by simulation time, edge ``k``
+at ``k * PERIOD_NS``; a handshake is valid and ready sampled high just before that edge): ``in_seg``/``in_cycle [n_in]``; ``out_seg``,
 ``out_cycle [n_out]``, ``out_sums [n_out, F_last]``, ``out_label [n_out]``, ``out_resolved [n_out]``
 (False: the payload had X/Z bits, the values are 0); with ``debug``, per layer ``i``: ``dbg<i>_seg``,
 ``dbg<i>_cycle [n_i]``, ``dbg<i>_values [n_i, F_i]``, ``dbg<i>_resolved [n_i]``. ``observed.json``:

@@ -36,7 +36,7 @@ import numpy as np
 
 from shiftspike.sim import InputError, IntegerModel, ModelError, run
 from shiftspike.sim.network_cycles import network_schedule
-from shiftspike.sim.safe_io import read_json, write_atomic, write_json
+from shiftspike.sim.safe_io import atomic_path, read_json, write_atomic, write_json
 from shiftspike.sim.trace import check_input
 
 from .network_folder import NETWORK_FORMAT, read_network_folder
@@ -446,7 +446,7 @@ def drive(design: Design, x: np.ndarray, segments: list[dict], simulator: str, w
     workdir.mkdir(parents=True, exist_ok=True)
     for stale in ("observed.npz", "observed.json"):
         (workdir / stale).unlink(missing_ok=True)
-    with open(workdir / "stimulus.npz", "wb") as fh:
+    with atomic_path(workdir / "stimulus.npz") as tmp, open(tmp, "wb") as fh:
         np.savez(fh, x=np.ascontiguousarray(x.transpose(1, 0, 2)))
     per_beat = -(-latency // design.steps) + 4
     write_json(workdir / "stimulus.json", {"network": design.sidecar, "seed": seed, "debug": debug,
