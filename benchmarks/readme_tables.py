@@ -340,38 +340,50 @@ ANCHORS = (
 def network_rtl_table(data: dict) -> str:
     """Whole-network accelerators, shift-add against multipliers, and the published anchors (network_rtl.json)."""
     rows = data["rows"]
-    body = [[r["network"], r["arith"], ",".join(map(str, r["lanes"])), _cell(r["logic_cells"]), _cell(r["ffs"]),
-             _cell(r["ram_blocks"]), _cell(r["dsps"]), _cell(r["fmax_mhz"], ".1f"), f"{r['cycles_per_sample']:,.0f}",
-             _cell(r["latency_us"], ".1f"), _cell(r["samples_per_second"], ",.0f"), f"{r['energy_nj_per_sample']:.1f}"]
-            for r in rows]
-    text = (f"Target {data['meta']['target']} (nextpnr, out of context, seed 1); cycles per sample from the cycle "
-            "model, which the RTL matches to the cycle; µs per sample at Fmax, a sample run alone:\n\n")
-    text += table(["network", "variant", "lanes per layer", "logic cells", "FFs", "DP16KD", "DSPs", "Fmax MHz",
-                   "cycles/sample", "µs/sample", "samples/s", "nJ/sample"], body, right=3)
+    body = []
+    for r in rows:
+        check = r.get("verilator")
+        verdict = "-" if check is None else (f"{check['class_exact']}/{check['samples']}, cycles "
+                                             f"{'=' if check['cycles_equal_model'] else '!='} model")
+        body.append([r["network"], r["arith"], r["target"], ",".join(map(str, r["lanes"])), _cell(r["logic_cells"]),
+                     _cell(r["ffs"]), _cell(r["ram_blocks"]), _cell(r["dsps"]), _cell(r["fmax_mhz"], ".1f"),
+                     f"{r['cycles_per_sample']:,.0f}", _cell(r["latency_us"], ".1f"),
+                     _cell(r["samples_per_second"], ",.0f"), f"{r['energy_nj_per_sample']:.1f}", verdict])
+    text = ("Nextpnr out of context, seed 1; cycles per sample from the cycle model (a sample run alone), µs per "
+            "sample at Fmax, samples/s streamed back to back; Verilator: test samples class-exact against the "
+            "simulator, and cycles against the model:\n\n")
+    text += table(["network", "variant", "target", "lanes per layer", "logic cells", "FFs", "DP16KD", "DSPs",
+                   "Fmax MHz", "cycles/sample", "µs/sample", "samples/s", "nJ/sample", "Verilator"], body, right=0)
     pairs: dict[tuple, dict] = {}
     for r in rows:
-        pairs.setdefault((r["network"], r["lanes_target"]), {})[r["arith"]] = r
-    cells = [p["shift"]["logic_cells"] / p["mul"]["logic_cells"] for p in pairs.values() if len(p) == 2]
-    speed = [p["mul"]["latency_us"] / p["shift"]["latency_us"] for p in pairs.values() if len(p) == 2]
-    dsps = [p["mul"]["dsps"] for p in pairs.values() if len(p) == 2]
-    lines = [f"Same lanes target, shift-add against multipliers: {span(cells, lambda v: f'{v:.2f}x')} the logic "
-             f"cells, with 0 DSPs against {span(dsps, lambda v: f'{v:.0f}')} (on the ECP5 a multiplier goes to a DSP "
-             f"block, so the multiplier variant's logic cells leave its multipliers out); the multiplier variant takes "
-             f"{span(speed, lambda v: f'{v:.2f}x')} the shift-add variant's µs per sample."]
-    digits = [r for r in rows if r["network"] == "digits" and r["arith"] == "shift"]
+        pairs.setdefault((r["network"], r["lanes_target"], r["target"]), {})[r["arith"]] = r
+    fits = [p for p in pairs.values() if len(p) == 2 and None not in (p["shift"]["logic_cells"], p["mul"]["logic_cells"])]
+    lines = []
+    if fits:
+        cells = [p["shift"]["logic_cells"] / p["mul"]["logic_cells"] for p in fits]
+        speed = [p["mul"]["latency_us"] / p["shift"]["latency_us"] for p in fits]
+        dsps = [p["mul"]["dsps"] for p in fits]
+        lines.append(f"Same target and lanes, shift-add against multipliers: {span(cells, lambda v: f'{v:.2f}x')} the "
+                     f"logic cells, with 0 DSPs against {span(dsps, lambda v: f'{v:.0f}')} (on the ECP5 a multiplier "
+                     "goes to a DSP block, so the multiplier networks' logic cells leave their multipliers out); the "
+                     f"multiplier network takes {span(speed, lambda v: f'{v:.2f}x')} the shift-add network's µs per "
+                     "sample.")
+    lines += [f"The {r['arith']} {r['network']} network at {','.join(map(str, r['lanes']))} lanes does not fit the "
+              f"{r['target']}: {r['does_not_fit'].split(': ', 1)[-1]}." for r in rows if r.get("does_not_fit")]
+    text += "\n" + bullets(lines)
+    digits = [r for r in rows if r["network"] == "digits" and r["arith"] == "shift" and r["latency_us"] is not None]
     if digits:
-        best = min(digits, key=lambda r: r["latency_us"])
-        anchors = [["shiftspike (this table, fastest digits row)", "sequential 8x8 digits",
-                    f"{best['weights']:,} weights, {len(best['lanes'])} layers", "ECP5-25F, out of context",
+        best = min(digits, key=lambda r: (r["logic_cells"], r["latency_us"]))
+        anchors = [["shiftspike (above, smallest digits row)", "sequential 8x8 digits, 360 test samples",
+                    f"{best['weights']:,} weights, {len(best['lanes'])} layers", best["target"],
                     _cell(best["logic_cells"]), f"{best['latency_us']:.1f}"]]
         anchors += [[name, dataset, size, device, "-" if luts is None else f"{luts:,}", f"{us:g}"]
                     for name, dataset, size, device, luts, us in ANCHORS]
-        text += "\n" + bullets(lines) + "\n\nAgainst the published whole-network figures of other tools " \
-                "(their data sets and networks differ from ours; their LUTs are Xilinx 6-input LUTs, ours ECP5 " \
-                "4-input LUT slots):\n\n"
-        text += table(["tool", "data set", "network", "device", "LUTs / logic cells", "µs per sample"], anchors, right=2)
-        return text
-    return text + "\n" + bullets(lines)
+        text += ("\nAgainst the published whole-network figures of other tools (their data sets and networks "
+                 "differ from ours; their LUTs are Xilinx 6-input LUTs, ours ECP5 4-input LUT slots):\n\n")
+        text += table(["tool", "data set", "network", "device", "LUTs / logic cells", "µs per sample"], anchors,
+                      right=2)
+    return text
 
 
 #: table name -> (results file, renderer). The README must hold exactly these blocks.

