@@ -94,7 +94,9 @@ class BuildOptions:
     lanes the network's costliest layer gets (None: ``sim.network_cycles.DEFAULT_LANES``), the others
     balanced to it; ``network_target``: synthesis target of the network; ``network_samples``: test samples
     the network runs back to back on Verilator (None: all); ``network_stalled``: samples it runs with random
-    stalls and resets on every simulator, every layer compared; ``data_path``: the dataset's location
+    stalls and resets on every simulator, every layer compared; ``network_comparison``: also synthesize the
+    multiplier network (minutes of place and route; without, its row has the cycle model's figures only);
+    ``data_path``: the dataset's location
     when not the one in the run's config (shd, scifar); ``simulators``: HDL simulators of the verify step
     (default all); ``console`` and ``train_progress``: passed to the training loop's display."""
 
@@ -105,6 +107,7 @@ class BuildOptions:
     network_target: str = "ecp5-25f-ooc"
     network_samples: int | None = None
     network_stalled: int = 3
+    network_comparison: bool = False
     data_path: str | None = None
     simulators: tuple[str, ...] | None = None
     console: object | None = None
@@ -412,8 +415,9 @@ class Build:
         # the networks place and route while the cores do: the longest runs overlap
         with ThreadPoolExecutor(len(VARIANTS)) as pool:
             # the multiplier network may not fit the device (its DSPs): that is a result, not a failure
+            targets = {"shift": network_target, "mul": network_target if self.options.network_comparison else None}
             networks = {arith: pool.submit(synthesize_network, read_network_folder(self.path(f"rtl/network/{arith}")),
-                                           network_target, x, arith == "mul") for arith in VARIANTS}
+                                           targets[arith], x, arith == "mul") for arith in VARIANTS}
             # the comparison variant may not fit the device: that is a result, not a failure
             rows = {arith: synthesize_cores(self.path(f"rtl/{arith}"), target, unfit_ok=arith == "mul",
                                             progress=self.progress) for arith in VARIANTS}
@@ -521,6 +525,9 @@ def network_markdown(rtl: dict, synth: dict, verdicts: list[dict]) -> list[str]:
     shift, mul = synth["shift"], synth["mul"]
     if mul.get("does_not_fit"):
         lines += ["", f"The multiplier network does not fit: {mul['does_not_fit']}."]
+    if mul.get("synthesized") is False:
+        lines += ["", "The multiplier network is generated (`rtl/network/mul/`) but not synthesized: `shiftspike flow "
+                  "--network-comparison` adds its place and route (minutes); its cycles are the cycle model's."]
     lines += ["", f"Cycles per sample are the cycle model's for each test sample run alone ({shift['samples']} "
               "samples; the RTL matches them to the cycle, below); µs per sample at Fmax; samples per second "
               "with the samples streamed back to back. On the ECP5 a multiplier maps to a DSP block "

@@ -76,7 +76,8 @@ def cmd_flow(args) -> None:
     out = console()
     options = BuildOptions(lanes=args.lanes, samples=args.samples, target=args.target,
                            network_lanes=args.network_lanes, network_target=args.network_target,
-                           network_samples=args.network_samples, data_path=args.data_path,
+                           network_samples=args.network_samples, network_comparison=args.network_comparison,
+                           data_path=args.data_path,
                            console=out, train_progress=not args.no_progress)
     bar = StepProgress(out, not args.no_progress)
     began = {}
@@ -149,6 +150,9 @@ def add_verbs(verbs) -> None:
                    help="lanes of the network's costliest layer, the others balanced to it on the test samples' activity (default 32)")
     p.add_argument("--network-target", choices=TARGETS, default="ecp5-25f-ooc",
                    help="synthesis target of the network (default ecp5-25f-ooc: ECP5-25F, the network as a block without I/O pins)")
+    p.add_argument("--network-comparison", action="store_true",
+                   help="also synthesize the multiplier network, for the shift-add against multiplier comparison "
+                        "(minutes of place and route)")
     p.add_argument("--network-samples", type=positive,
                    help="test samples the network runs on Verilator (default: all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")

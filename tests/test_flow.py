@@ -54,7 +54,7 @@ def flow_run(tmp_path_factory):
     config.write_text(TINY)
     run = root / "run"
     code, out, err = cli("flow", "--config", config, "--out", run, "--lanes", "4", "--samples", "3",
-                         "--target", "generic", "--network-samples", "20", "--no-progress")
+                         "--target", "generic", "--network-samples", "20", "--network-comparison", "--no-progress")
     assert code == 0, err[-3000:]
     return config, run, out
 
@@ -139,7 +139,7 @@ def test_same_config_same_files(flow_run, tmp_path):
     (the verify step's facts are checked by the summary test below)."""
     config, run, _ = flow_run
     code, _, err = cli("flow", "--config", config, "--out", tmp_path / "again", "--to", "synth", "--lanes", "4",
-                       "--target", "generic", "--no-progress")
+                       "--target", "generic", "--network-comparison", "--no-progress")
     assert code == 0, err[-3000:]
     for name in ("model.ssm", "export.json", "test_inputs.npy", "report/report-horowitz45.json", "report/report.md",
                  "rtl/shift/neuron_layer1_shift_p4.v", "rtl/mul/neuron_layer1_mul_p4.json", "synth.json",
@@ -171,7 +171,7 @@ def test_from_export_to_synth_on_an_existing_run(flow_run, tmp_path):
     _, run, _ = flow_run
     again = copy_run(run, tmp_path / "again", *TRAINED)
     code, out, err = cli("flow", "--from", "export", "--to", "synth", "--out", again, "--lanes", "4",
-                         "--target", "generic", "--no-progress")
+                         "--target", "generic", "--network-comparison", "--no-progress")
     assert code == 0, err[-3000:]
     assert "step 2/7: export" in out and "step 5/7: synth" in out and "step 1/7" not in out
     assert not (again / "summary.md").exists()
