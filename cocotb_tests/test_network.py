@@ -122,10 +122,14 @@ def test_network_equals_simulator(name, simulator, tmp_path):
 
 @pytest.fixture(scope="module")
 def fast_run(tmp_path_factory):
-    """The fast case verified once on Icarus: (case, folder, verdict); its record stays in ``folder/run``."""
+    """The fast case verified once on Icarus, given as the in-memory ``Network`` (its folder is written too,
+    for the tests that re-read it): (case, folder, verdict); the record stays in ``folder/run``."""
     case = CASES[FAST]
     folder = tmp_path_factory.mktemp("fast")
-    return case, folder, verify(case, "icarus", folder)
+    network = case.write(folder)
+    verdict = verify_network(network, case.model, case.x, "icarus", folder / "run", seed=case.seed)
+    print(verdict)
+    return case, folder, verdict
 
 
 def test_fast_case_equals_simulator_on_icarus(fast_run):
@@ -263,8 +267,8 @@ def _one_line(excinfo, *fragments):
 
 
 def test_refusals_are_one_line(fast_run, tmp_path):
-    """A missing folder or Verilog, a tampered Verilog, a model or input that does not fit, an unknown simulator:
-    a one-line VerifyError before any simulator runs."""
+    """A missing folder or Verilog, a tampered Verilog, a malformed sidecar, a model or input that does not fit,
+    an unknown simulator: a one-line VerifyError before any simulator runs."""
     case, folder, _ = fast_run
     work = tmp_path / "w"
     with pytest.raises(VerifyError) as e:
@@ -300,6 +304,14 @@ def test_refusals_are_one_line(fast_run, tmp_path):
     with pytest.raises(VerifyError) as e:
         verify_network(copy, case.model, case.x, "icarus", work)
     _one_line(e, "is missing")
+    network = case.write(tmp_path / "again")
+    for broken, fragment in ((dict(network.sidecar, format="shiftspike-rtl"), "not a shiftspike-network"),
+                             (dict(network.sidecar, layers=[{"out": {}}]), "layer 0"),
+                             ({k: v for k, v in network.sidecar.items() if k != "ports"}, "'ports' missing"),
+                             (dict(network.sidecar, verilog_sha256="0" * 64), "sha256")):
+        with pytest.raises(VerifyError) as e:
+            verify_network(dataclasses.replace(network, sidecar=broken), case.model, case.x, "icarus", work)
+        _one_line(e, fragment)
     assert not (work / "observed.json").exists()
 
 
