@@ -328,6 +328,52 @@ def saf_memory_table(data: dict) -> str:
     return text + "\n" + bullets(lines)
 
 
+#: Published whole-network figures of the tools users compare with (the issue's anchors): data set, network,
+#: device, LUTs (None: not stated), µs per sample.
+ANCHORS = (
+    ("Spiker+ (LIF)", "MNIST", "published network", "Xilinx FPGA", None, 780.0),
+    ("Spiker+ (LIF)", "SHD", "published network", "Xilinx FPGA", None, 54.0),
+    ("snn-fpga compiler (LIF)", "MNIST", "published network", "Artix-7 at 100 MHz, 40.5 BRAM", 6358, 520.0),
+)
+
+
+def network_rtl_table(data: dict) -> str:
+    """Whole-network accelerators, shift-add against multipliers, and the published anchors (network_rtl.json)."""
+    rows = data["rows"]
+    body = [[r["network"], r["arith"], ",".join(map(str, r["lanes"])), _cell(r["logic_cells"]), _cell(r["ffs"]),
+             _cell(r["ram_blocks"]), _cell(r["dsps"]), _cell(r["fmax_mhz"], ".1f"), f"{r['cycles_per_sample']:,.0f}",
+             _cell(r["latency_us"], ".1f"), _cell(r["samples_per_second"], ",.0f"), f"{r['energy_nj_per_sample']:.1f}"]
+            for r in rows]
+    text = (f"Target {data['meta']['target']} (nextpnr, out of context, seed 1); cycles per sample from the cycle "
+            "model, which the RTL matches to the cycle; µs per sample at Fmax, a sample run alone:\n\n")
+    text += table(["network", "variant", "lanes per layer", "logic cells", "FFs", "DP16KD", "DSPs", "Fmax MHz",
+                   "cycles/sample", "µs/sample", "samples/s", "nJ/sample"], body, right=3)
+    pairs: dict[tuple, dict] = {}
+    for r in rows:
+        pairs.setdefault((r["network"], r["lanes_target"]), {})[r["arith"]] = r
+    cells = [p["shift"]["logic_cells"] / p["mul"]["logic_cells"] for p in pairs.values() if len(p) == 2]
+    speed = [p["mul"]["latency_us"] / p["shift"]["latency_us"] for p in pairs.values() if len(p) == 2]
+    dsps = [p["mul"]["dsps"] for p in pairs.values() if len(p) == 2]
+    lines = [f"Same lanes target, shift-add against multipliers: {span(cells, lambda v: f'{v:.2f}x')} the logic "
+             f"cells, with 0 DSPs against {span(dsps, lambda v: f'{v:.0f}')} (on the ECP5 a multiplier goes to a DSP "
+             f"block, so the multiplier variant's logic cells leave its multipliers out); the multiplier variant takes "
+             f"{span(speed, lambda v: f'{v:.2f}x')} the shift-add variant's µs per sample."]
+    digits = [r for r in rows if r["network"] == "digits" and r["arith"] == "shift"]
+    if digits:
+        best = min(digits, key=lambda r: r["latency_us"])
+        anchors = [["shiftspike (this table, fastest digits row)", "sequential 8x8 digits",
+                    f"{best['weights']:,} weights, {len(best['lanes'])} layers", "ECP5-25F, out of context",
+                    _cell(best["logic_cells"]), f"{best['latency_us']:.1f}"]]
+        anchors += [[name, dataset, size, device, "-" if luts is None else f"{luts:,}", f"{us:g}"]
+                    for name, dataset, size, device, luts, us in ANCHORS]
+        text += "\n" + bullets(lines) + "\n\nAgainst the published whole-network figures of other tools " \
+                "(their data sets and networks differ from ours; their LUTs are Xilinx 6-input LUTs, ours ECP5 " \
+                "4-input LUT slots):\n\n"
+        text += table(["tool", "data set", "network", "device", "LUTs / logic cells", "µs per sample"], anchors, right=2)
+        return text
+    return text + "\n" + bullets(lines)
+
+
 #: table name -> (results file, renderer). The README must hold exactly these blocks.
 TABLES: dict[str, tuple[str, Callable[[dict], str]]] = {
     "accuracy": ("accuracy.json", accuracy_table),
@@ -337,6 +383,7 @@ TABLES: dict[str, tuple[str, Callable[[dict], str]]] = {
     "saf-memory": ("saf_memory.json", saf_memory_table),
     "sim-throughput": ("sim_throughput.json", sim_throughput_table),
     "rtl-area": ("rtl_area.json", rtl_area_table),
+    "network-rtl": ("network_rtl.json", network_rtl_table),
 }
 
 

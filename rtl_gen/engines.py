@@ -106,22 +106,23 @@ class SynapseEngine(Engine):
         self.layer, self.arith = layer, arith
         super().__init__(inp, out, timing)
 
-    def _geometry(self):
-        """Per input feature: (channel, position); per (position, tap): output position or ``L_out`` if none."""
-        inp, out, layer = self.inp_spec, self.out_spec, self.layer
+    def _geometry(self) -> tuple[list[int], list[list[int]]]:
+        """Per input feature ``j``: the ROM address of its channel's first word (``ci x K x G``), and per
+        kernel tap ``k`` the output position it reaches (``L_out`` if none: padding or stride)."""
+        inp, out, layer, t = self.inp_spec, self.out_spec, self.layer, self.timing
         conv = isinstance(layer, Conv1d)
         stride, pad = (layer.stride, layer.padding) if conv else (1, 0)
         length = inp.length if conv else 1
-        chan = [f // length for f in range(inp.features)] if conv else list(range(inp.features))
-        pos = [f % length for f in range(inp.features)] if conv else [0] * inp.features
-        taps = self.timing.taps
+        base = [(f // length) * t.taps * t.groups for f in range(inp.features)]
         target = []
-        for p in range(length):
-            for k in range(taps):
-                q = p + pad - k
+        for k in range(t.taps):
+            row = []
+            for f in range(inp.features):
+                q = f % length + pad - k
                 ok = q >= 0 and q % stride == 0 and q // stride < out.length
-                target.append(q // stride if ok else out.length)
-        return chan, pos, target
+                row.append(q // stride if ok else out.length)
+            target.append(row)
+        return base, target
 
     def _rom(self) -> list[int]:
         """``C_in x K x G`` words, lane ``p`` at bits ``[p*ww, (p+1)*ww)``, address ``(ci*K + k)*G + g``."""
@@ -145,7 +146,7 @@ class SynapseEngine(Engine):
         t, layer, inp, out = self.timing, self.layer, self.inp_spec, self.out_spec
         lanes, groups, taps, bits = t.lanes, t.groups, t.taps, t.bits
         ww, acc_w = layer.weight_width, layer.acc_width
-        chan, pos, target = self._geometry()
+        base, target = self._geometry()
         words = self._rom()
         rom = Memory(shape=unsigned(lanes * ww), depth=len(words), init=words, attrs={"ram_style": "block"})
         m.submodules.rom = rom
@@ -156,6 +157,7 @@ class SynapseEngine(Engine):
         k = Signal(range(max(2, taps)))
         g = Signal(range(max(2, groups)))
         b = Signal(range(max(2, bits)))
+        offset = Signal(range(max(2, taps * groups)))  # k x G + g, counted, not multiplied
         j, any_pending = lowest_set(m, pending, "event")
 
         # Stage 2: the operation whose weight word the ROM delivers this cycle.
@@ -171,15 +173,14 @@ class SynapseEngine(Engine):
             m.d.sync += active.eq(0)
 
         issue = active & any_pending
-        chan_of = lookup([Const(c, range(max(2, inp.features))) for c in chan], j, unsigned(max(1, (inp.features - 1).bit_length())))
-        pos_of = lookup([Const(p, range(max(2, inp.length))) for p in pos], j, unsigned(max(1, (inp.length - 1).bit_length())))
+        address = unsigned(max(1, (len(words) - 1).bit_length()))
+        base_of = lookup([Const(a, address) for a in base], j, address)
+        position = unsigned(max(1, out.length.bit_length()))
+        target_of = lookup([lookup([Const(q, position) for q in row], j, position) for row in target], k, position)
         value = Signal(value_shape(inp))
         bit_index = Signal(range(max(2, bits)))
         m.d.comb += [value.eq(lookup([self.x[f] for f in range(inp.features)], j, value_shape(inp))),
-                     bit_index.eq(bits - 1 - b),
-                     read.addr.eq((chan_of * taps + k) * groups + g), read.en.eq(issue)]
-        target_of = lookup([Const(q, range(out.length + 1)) for q in target], pos_of * taps + k,
-                           unsigned(max(1, out.length.bit_length())))
+                     bit_index.eq(bits - 1 - b), read.addr.eq(base_of + offset), read.en.eq(issue)]
         m.d.sync += op_valid.eq(issue)
         with m.If(issue):
             m.d.sync += [op_first_bit.eq(b == 0), op_last_bit.eq(b == bits - 1), op_value.eq(value),
@@ -188,14 +189,14 @@ class SynapseEngine(Engine):
             last_b, last_g, last_k = b == bits - 1, g == groups - 1, k == taps - 1
             m.d.sync += b.eq(Mux(last_b, 0, b + 1))
             with m.If(last_b):
-                m.d.sync += g.eq(Mux(last_g, 0, g + 1))
+                m.d.sync += [g.eq(Mux(last_g, 0, g + 1)), offset.eq(Mux(last_g & last_k, 0, offset + 1))]
                 with m.If(last_g):
                     m.d.sync += k.eq(Mux(last_k, 0, k + 1))
                     with m.If(last_k):
                         m.d.sync += pending.eq(pending & ~(Const(1, inp.features) << j))
 
         with m.If(self.start):
-            m.d.sync += [active.eq(1), pending.eq(self.nonzero()), k.eq(0), g.eq(0), b.eq(0)]
+            m.d.sync += [active.eq(1), pending.eq(self.nonzero()), k.eq(0), g.eq(0), b.eq(0), offset.eq(0)]
             bias = layer.bias
             for f in range(out.features):
                 m.d.sync += self.y[f].eq(0 if bias is None else int(bias[f // out.length]))
@@ -228,15 +229,15 @@ class SynapseEngine(Engine):
                 with m.If(op_valid):
                     m.d.sync += partial.eq(term)
             channels = [g * t.lanes + p for g in range(t.groups)]
-            regs = [self.y[c * out.length + q] if c < out.channels else Const(0, signed(acc_w))
-                    for c in channels for q in range(out.length)]
-            index = group * out.length + target
-            acc = lookup(regs, index, signed(acc_w))
+            zero = Const(0, signed(acc_w))
+            rows = [[self.y[c * out.length + q] for q in range(out.length)] if c < out.channels
+                    else [zero] * out.length for c in channels]
+            acc = lookup([lookup(row, target, signed(acc_w)) for row in rows], group, signed(acc_w))
             new = mode_add(m, acc, term, acc_w, layer.overflow, f"acc{p}")
             write = op_valid & (last_bit if serial else 1) & (target != out.length)
-            for slot, (c, q) in enumerate((c, q) for c in channels for q in range(out.length)):
-                if c < out.channels:
-                    with m.If(write & (index == slot)):
+            for gi, c in enumerate(channels):
+                for q in range(out.length if c < out.channels else 0):
+                    with m.If(write & (group == gi) & (target == q)):
                         m.d.sync += self.y[c * out.length + q].eq(new)
 
 

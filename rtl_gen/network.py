@@ -20,14 +20,15 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from amaranth import Module, Mux, Signal, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.back import verilog
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from shiftspike.sim.fileformat import save
 from shiftspike.sim.model import IntegerModel
-from shiftspike.sim.network_cycles import NetworkPlan, plan_network
+from shiftspike.sim.engine import run
+from shiftspike.sim.network_cycles import NetworkPlan, layer_events, plan_network
 from shiftspike.sim.safe_io import write_atomic, write_json
 
 from . import ARITHS
@@ -121,16 +122,25 @@ class NetworkTop(wiring.Component):
         return m
 
     def _argmax(self, m: Module, values) -> Signal:
-        """Index of the largest of ``values``, the lowest index on ties (a chain of strict comparisons)."""
-        spec = self.model.output
-        label = Signal(range(max(2, spec.features)), name="label")
-        best = values[0]
-        chosen = 0
-        for f in range(1, spec.features):
-            better = values[f] > best
-            best = Mux(better, values[f], best)
-            chosen = Mux(better, f, chosen)
-        m.d.comb += label.eq(chosen)
+        """Index of the largest of ``values``, the lowest index on ties, in two levels of logic: every pair is
+        compared once, value ``f`` wins when it is larger than every value before it and at least every value
+        after it, and exactly one value wins."""
+        features = self.model.output.features
+        greater = {(f, g): Signal(name=f"gt{f}_{g}") for f in range(features) for g in range(features) if f != g}
+        for f in range(features):
+            for g in range(f + 1, features):
+                m.d.comb += [greater[f, g].eq(values[f] > values[g]), greater[g, f].eq(values[g] > values[f])]
+        wins = []
+        for f in range(features):
+            win = Signal(name=f"wins{f}")
+            m.d.comb += win.eq(Cat(*[greater[f, g] for g in range(f)], *[~greater[g, f] for g in range(f + 1, features)],
+                                   Const(1, 1)).all())
+            wins.append(win)
+        label = Signal(unsigned(max(1, (features - 1).bit_length())), name="label")
+        m.d.comb += label.eq(0)
+        for f, win in enumerate(wins):
+            with m.If(win):
+                m.d.comb += label.eq(f)
         return label
 
 
@@ -172,10 +182,12 @@ def _sidecar(model: IntegerModel, plan: NetworkPlan, top: str, debug: bool, comp
 
 
 def build_network(model: IntegerModel, lanes=None, arith: str = "shift", debug: bool = True,
-                  name: str | None = None) -> Network:
+                  name: str | None = None, x=None) -> Network:
     """Generate the accelerator of ``model`` (lanes as :func:`~shiftspike.sim.network_cycles.plan_network`
-    takes them). The same arguments give byte-identical Verilog."""
-    plan = plan_network(model, lanes, arith)
+    takes them, balanced on the activity of sample inputs ``x [T, B, F]`` if given). The same arguments give
+    byte-identical Verilog."""
+    events = None if x is None else layer_events(model, x, run(model, x).outputs)
+    plan = plan_network(model, lanes, arith, events)
     top = name or top_name(plan)
     component = NetworkTop(model, plan, debug)
     text = verilog.convert(component, name=top, emit_src=False)

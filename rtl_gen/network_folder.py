@@ -42,9 +42,10 @@ class NetworkFolder:
 
 
 def write_network_folder(model: IntegerModel, out: Path, lanes=None, arith: str = "shift",
-                         debug: bool = True) -> NetworkFolder:
-    """Generate the accelerator of ``model`` (``lanes``: an int P to balance at, or one value per layer),
-    write it into ``out`` and lint it with Verilator."""
+                         debug: bool = True, x: np.ndarray | None = None) -> NetworkFolder:
+    """Generate the accelerator of ``model`` (``lanes``: an int P to balance at, on the activity of sample
+    inputs ``x [T, B, F]`` if given, or one value per layer), write it into ``out`` and lint it with
+    Verilator."""
     from . import ARITHS
     from .network import build_network, write_network
     from .tools import lint
@@ -55,7 +56,7 @@ def write_network_folder(model: IntegerModel, out: Path, lanes=None, arith: str 
     if out.exists() and not out.is_dir():
         raise CoreFolderError(f"{out}: exists and is not a directory")
     try:
-        network = build_network(model, lanes, arith, debug)
+        network = build_network(model, lanes, arith, debug, x=x)
     except ValueError as exc:
         raise CoreFolderError(str(exc)) from None
     try:

@@ -6,12 +6,14 @@ simulators, op counts, energy: the specification) and ``shiftspike.rtl_gen`` (Am
 
 The Python API (``shiftspike.api``), loaded on first use so that ``import shiftspike`` stays light:
 :func:`train` (the trained network), :func:`export` (the integer model, in memory), :func:`report` (a typed
-report), :func:`cores`, :func:`synthesize` and :func:`verify` (hardware from memory).
+report), :func:`cores`, :func:`synthesize` and :func:`verify` (neuron cores from memory), :func:`network`,
+:func:`synthesize_network` and :func:`verify_network` (the whole-network accelerator from memory).
 """
 
 __version__ = "0.1.0"
 
-API = ("train", "export", "report", "cores", "synthesize", "verify", "Trained", "ExactnessError")
+API = ("train", "export", "report", "cores", "synthesize", "verify", "network", "synthesize_network", "verify_network",
+       "Trained", "ExactnessError")
 __all__ = ["__version__", *API]
 
 

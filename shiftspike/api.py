@@ -176,3 +176,43 @@ def verify(model, x, *, simulators: tuple[str, ...] | None = None, **options) ->
     currents = layer_currents(model, check_input(model, x))
     return [verify_built(core, currents[core.sidecar["layer"]], simulator)
             for core in cores(model, **options) for simulator in (simulators or SIMULATORS)]
+
+
+def network(model, *, lanes=None, arith: str = "shift", debug: bool = True):
+    """The whole-network accelerator of ``model`` in memory (``shiftspike.rtl_gen.network.Network``: Verilog
+    text, top, sidecar, plan); ``lanes`` an int (the costliest layer's lanes, the others balanced to it) or
+    one value per layer."""
+    from shiftspike.rtl_gen.network import build_network
+
+    try:
+        return build_network(_model(model), lanes, arith, debug)
+    except ValueError as exc:
+        raise ShiftspikeError(str(exc)) from None
+
+
+def synthesize_network(accelerator, *, target: str = "ecp5-25f-ooc", x=None) -> dict:
+    """Synthesis of an accelerator from :func:`network` (logic cells, FFs, block RAM, DSPs, Fmax MHz) with the
+    cycle model's cycles per sample, µs per sample and samples per second for ``x [T, B, features]`` (default:
+    the slowest sample); in a temporary folder that is removed afterwards."""
+    from shiftspike.rtl_gen.network import write_network
+    from shiftspike.rtl_gen.network_folder import read_network_folder, synthesize_network as synthesize_folder
+
+    with tempfile.TemporaryDirectory(prefix="shiftspike-network-") as tmp:
+        write_network(accelerator, Path(tmp))
+        return synthesize_folder(read_network_folder(Path(tmp)), target, x)
+
+
+def verify_network(accelerator, x, *, simulators: tuple[str, ...] | None = None, stalls: bool = True,
+                   seed: int = 0) -> list:
+    """Verdicts (``shiftspike.rtl_gen.verify_network.NetworkVerdict``, ``.passed``) of an accelerator from
+    :func:`network` on each simulator (default all), driven by ``x [T, B, features]`` and compared with the
+    simulator layer by layer, class by class and cycle by cycle; each run lives in a temporary folder."""
+    from shiftspike.rtl_gen.verify import SIMULATORS
+    from shiftspike.rtl_gen.verify_network import verify_network as verify_one
+
+    verdicts = []
+    for simulator in simulators or SIMULATORS:
+        with tempfile.TemporaryDirectory(prefix="shiftspike-verify-") as tmp:
+            verdicts.append(verify_one(accelerator, accelerator.model, x, simulator, Path(tmp), stalls=stalls,
+                                       resets=stalls, seed=seed))
+    return verdicts

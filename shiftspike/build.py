@@ -61,11 +61,12 @@ STEPS = (
          "the integer model, checked equal to the QAT model on the test split; the test split as integers"),
     Step("report", ("train/config.json", "model.ssm", "test_inputs.npy"), ("report/",),
          "ops and energy on the test inputs, against a multiplier per tap and PSN neurons"),
-    Step("rtl", ("model.ssm",), ("rtl/",),
-         "one linted core per neuron layer, shift-add and multiplier variants"),
-    Step("synth", ("rtl/",), ("synth.json",), "synthesis of every core of both variants"),
+    Step("rtl", ("model.ssm", "test_inputs.npy"), ("rtl/",),
+         "one linted core per neuron layer and the whole-network accelerator, shift-add and multiplier variants"),
+    Step("synth", ("rtl/", "test_inputs.npy"), ("synth.json",),
+         "synthesis of every core and of both networks, with the network's cycles per test sample"),
     Step("verify", ("model.ssm", "test_inputs.npy", "rtl/"), ("verify/verdicts.json",),
-         "each shift-add core on every simulator against the integer model"),
+         "each shift-add core and the shift-add network on every simulator against the integer model"),
     Step("summary", ("train/summary.json", "export.json", "report/", "synth.json", "verify/verdicts.json"),
          ("summary.md", "summary.json"), "one page: accuracy, exactness, energy, area, Fmax, verdicts, files"),
 )
@@ -89,13 +90,21 @@ class StaleInput(ShiftspikeError):
 @dataclass(frozen=True)
 class BuildOptions:
     """``lanes``: most datapaths per core (each layer's core gets at most its neurons); ``samples``: test
-    samples driven through each core; ``target``: synthesis target; ``data_path``: the dataset's location
+    samples driven through each core; ``target``: synthesis target of the cores; ``network_lanes``: the
+    lanes the network's costliest layer gets (None: ``sim.network_cycles.DEFAULT_LANES``), the others
+    balanced to it; ``network_target``: synthesis target of the network; ``network_samples``: test samples
+    the network runs back to back on Verilator (None: all); ``network_stalled``: samples it runs with random
+    stalls and resets on every simulator, every layer compared; ``data_path``: the dataset's location
     when not the one in the run's config (shd, scifar); ``simulators``: HDL simulators of the verify step
     (default all); ``console`` and ``train_progress``: passed to the training loop's display."""
 
     lanes: int = 2
     samples: int = 8
     target: str = "ice40-hx8k"
+    network_lanes: int | None = None
+    network_target: str = "ecp5-25f-ooc"
+    network_samples: int | None = None
+    network_stalled: int = 3
     data_path: str | None = None
     simulators: tuple[str, ...] | None = None
     console: object | None = None
@@ -368,10 +377,10 @@ class Build:
 
     def _rtl(self) -> StepResult:
         from shiftspike.rtl_gen.cores import write_cores
-        from shiftspike.sim import load
+        from shiftspike.rtl_gen.network_folder import write_network_folder
 
-        model = load(self.path("model.ssm"))
-        cores = {}
+        model, x = self._inputs()
+        cores, networks = {}, {}
         with self.staged_folder("rtl/") as folder:
             for arith in VARIANTS:
                 cores[arith] = write_cores(model, folder / arith, lanes=self.options.lanes, arith=arith)
@@ -379,21 +388,38 @@ class Build:
                     if core.warnings:
                         raise BuildError("rtl", f"Verilator lint: {core.warnings[0]}",
                                          f"rtl/{arith}/{core.verilog.name}")
+                networks[arith] = write_network_folder(model, folder / "network" / arith, self.options.network_lanes,
+                                                       arith, x=x)
+                if networks[arith].warnings:
+                    raise BuildError("rtl", f"Verilator lint: {networks[arith].warnings[0]}",
+                                     f"rtl/network/{arith}/{networks[arith].verilog.name}")
         facts = {"lanes": self.options.lanes} | {arith: [
             {"layer": c.index, "top": c.top, "file": f"rtl/{arith}/{c.verilog.name}", "lanes": c.timing.lanes,
              "cycles_per_step": c.timing.cycles_per_step, "latency": c.timing.latency} for c in written]
             for arith, written in cores.items()}
-        return StepResult("rtl", facts, {"cores": cores})
+        facts["network"] = {arith: {"top": n.top, "file": f"rtl/network/{arith}/{n.verilog.name}",
+                                    "plan": n.plan.to_json()} for arith, n in networks.items()}
+        return StepResult("rtl", facts, {"cores": cores, "networks": networks})
 
     def _synth(self) -> StepResult:
-        from shiftspike.rtl_gen.cores import synthesize_cores
+        from concurrent.futures import ThreadPoolExecutor
 
-        target = self.options.target
-        # the comparison variant may not fit the device: that is a result, not a failure
-        rows = {arith: synthesize_cores(self.path(f"rtl/{arith}"), target, unfit_ok=arith == "mul",
-                                        progress=self.progress) for arith in VARIANTS}
-        safe_io.write_json(self.path("synth.json"), {"target": target, **rows})
-        return StepResult("synth", {"target": target, **rows}, {"rows": rows})
+        from shiftspike.rtl_gen.cores import synthesize_cores
+        from shiftspike.rtl_gen.network_folder import read_network_folder, synthesize_network
+
+        target, network_target = self.options.target, self.options.network_target
+        _, x = self._inputs()
+        # the networks place and route while the cores do: the longest runs overlap
+        with ThreadPoolExecutor(len(VARIANTS)) as pool:
+            networks = {arith: pool.submit(synthesize_network, read_network_folder(self.path(f"rtl/network/{arith}")),
+                                           network_target, x) for arith in VARIANTS}
+            # the comparison variant may not fit the device: that is a result, not a failure
+            rows = {arith: synthesize_cores(self.path(f"rtl/{arith}"), target, unfit_ok=arith == "mul",
+                                            progress=self.progress) for arith in VARIANTS}
+            network_rows = {arith: future.result() for arith, future in networks.items()}
+        facts = {"target": target, **rows, "network": {"target": network_target, **network_rows}}
+        safe_io.write_json(self.path("synth.json"), facts)
+        return StepResult("synth", facts, {"rows": rows, "network": network_rows})
 
     def _verify(self) -> StepResult:
         from shiftspike.rtl_gen.cores import verdict_json, verify_cores
@@ -404,16 +430,43 @@ class Build:
         workdir = self.path("verify/")
         verdicts = verify_cores(model, x[:, : self.options.samples], self.path("rtl/shift"), simulators, workdir,
                                 progress=self.progress)
-        safe_io.write_json(workdir / "verdicts.json", {"verdicts": [verdict_json(v) for v in verdicts]})
+        network = self._verify_network(model, x, simulators, workdir / "network")
+        safe_io.write_json(workdir / "verdicts.json", {"verdicts": [verdict_json(v) for v in verdicts],
+                                                       "network": [v.to_json() | {"run": run}
+                                                                   for run, v in network]})
         failed = [v for v in verdicts if not v.passed]
         if failed:
             v = failed[0]
             why = v.first_mismatch or f"{v.cycles} cycles != cycle model {v.expected_cycles}"
             raise BuildError("verify", f"{v.top} on {v.simulator}: {why}", "verify/verdicts.json")
+        failed = [v for _, v in network if not v.passed]
+        if failed:
+            v = failed[0]
+            raise BuildError("verify", f"{v.top} on {v.simulator}: {v.first_mismatch or 'cycles differ from the model'}",
+                             "verify/verdicts.json")
         # wall time and waveform paths stay in verdicts.json: the summary is the same for the same seed
         facts = {"verdicts": [{k: value for k, value in verdict_json(v).items() if k not in ("seconds", "waves")}
-                              for v in verdicts]}
-        return StepResult("verify", facts, {"verdicts": verdicts})
+                              for v in verdicts],
+                 "network": [{k: value for k, value in v.to_json().items() if k != "seconds"}
+                             | {"run": run} for run, v in network]}
+        return StepResult("verify", facts, {"verdicts": verdicts, "network": network})
+
+    def _verify_network(self, model, x, simulators: list[str], workdir: Path) -> list[tuple[str, object]]:
+        """The shift-add network: the test samples back to back on Verilator (classes, sums, cycles), and a
+        few samples with random stalls and resets, every layer at every step, on Icarus (the other simulator;
+        on Verilator if it is the only one); ``(run, verdict)`` pairs."""
+        from shiftspike.rtl_gen.verify_network import verify_network, verify_test_set
+
+        folder = self.path("rtl/network/shift")
+        opts = self.options
+        runs = []
+        if "verilator" in simulators:
+            runs.append(("test set, back to back", verify_test_set(folder, model, x[:, : opts.network_samples],
+                                                                    workdir / "test-set")))
+        stalled = "icarus" if "icarus" in simulators else simulators[0]
+        runs.append(("stalls and resets, every layer", verify_network(
+            folder, model, x[:, : opts.network_stalled], stalled, workdir / f"stalled-{stalled}")))
+        return runs
 
     def _summary(self) -> StepResult:
         facts = {name: self.facts(name) for name in STEP_NAMES if name != "summary"}
@@ -436,11 +489,48 @@ FILES = (
     ("report/", "report-*.json, report.md, energy-*.png (energy per layer by operation kind)"),
     ("rtl/shift/", "shift-add cores: <module>.v, sidecar .json, single-layer model .ssm"),
     ("rtl/mul/", "multiplier cores, for comparison"),
+    ("rtl/network/shift/", "the whole-network accelerator (shift-add): <module>.v, sidecar .json, model .ssm"),
+    ("rtl/network/mul/", "the whole-network accelerator with multipliers, for comparison"),
     ("synth.json", "synthesis results of both variants"),
     ("verify/verdicts.json", "verification verdicts; builds and logs in verify/<module>/<simulator>/"),
     ("steps/", "each step's record: sha256 of what it read and wrote, and its facts"),
     ("summary.json", "every number of this summary"),
 )
+
+
+def _cell(value, digits: str = ".4g") -> str:
+    return "-" if value is None else format(value, digits) if isinstance(value, float) else str(value)
+
+
+def network_markdown(rtl: dict, synth: dict, verdicts: list[dict]) -> list[str]:
+    """The summary's section on the whole-network accelerator: area, Fmax, cycles, latency and throughput of
+    both variants, and the verification runs."""
+    lines = ["", f"## The whole network in hardware ({synth['target']})", "",
+             "| variant | module | lanes per layer | logic cells | FFs | block RAM | DSPs | multipliers | Fmax MHz "
+             "| cycles/sample (mean, max) | µs/sample | samples/s |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for arith in VARIANTS:
+        row = synth[arith]
+        lanes = ",".join(str(p) for p in row["lanes"])
+        lines.append(f"| {arith} | `{row['top']}` | {lanes} | " + " | ".join(_cell(row.get(key)) for key in (
+            "logic_cells", "ffs", "ram_blocks", "dsps", "multipliers", "fmax_mhz")) +
+            f" | {row['cycles_per_sample']:.1f}, {row['max_cycles_per_sample']} | {_cell(row['latency_us'], '.2f')} "
+            f"| {_cell(row['samples_per_second'], ',.0f')} |")
+    shift, mul = synth["shift"], synth["mul"]
+    lines += ["", f"Cycles per sample are the cycle model's for each test sample run alone ({shift['samples']} "
+              "samples; the RTL matches them to the cycle, below); µs per sample at Fmax; samples per second "
+              "with the samples streamed back to back. On the ECP5 a multiplier maps to a DSP block "
+              f"(MULT18X18D), so the multiplier variant's logic cells ({_cell(mul.get('logic_cells'))}) leave out "
+              f"its {_cell(mul.get('dsps'))} DSPs.", "",
+              "| run | simulator | samples | class-exact | mismatching classes | layers compared | values differing "
+              "| cycles = model | verdict |", "|---|---|---:|---:|---:|---|---:|---|---|"]
+    for v in verdicts:
+        cycles_ok = v["cycle_deviations"] == 0 and list(v["cycles"]) == list(v["expected_cycles"])
+        lines.append(f"| {v['run']} | {v['simulator']} | {v['samples']} | {v['class_exact']} | "
+                     f"{v['mismatching_classes']} | {'yes' if v['layers_compared'] else 'no'} | {v['mismatches']} | "
+                     f"{'yes' if cycles_ok else 'no'} | "
+                     f"{'passed' if v['passed'] else 'FAILED: ' + str(v['first_mismatch'])} |")
+    return lines
 
 
 def summary_markdown(facts: dict) -> str:
@@ -465,15 +555,15 @@ def summary_markdown(facts: dict) -> str:
         f"| same network, multiplier per tap | {_fmt(energy['mul_taps'])} | {ratio['mul_taps']:.2f}x |",
         f"| same network, PSN neurons (T x T) | {_fmt(energy['psn'])} | {ratio['psn']:.2f}x |", "",
         f"## Hardware ({synth['target']}, at most {rtl['lanes']} lanes per core)", "",
-        "| layer | variant | module | lanes | logic cells | FFs | RAM | multipliers | Fmax MHz | cycles/time step "
-        "| updates/s |",
-        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| layer | variant | module | lanes | logic cells | FFs | RAM | DSPs | multipliers | Fmax MHz "
+        "| cycles/time step | updates/s |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for arith in VARIANTS:
         for row in synth[arith]:
             fmax, ups = row["fmax_mhz"], row["updates_per_second"]
             cells = " | ".join("does not fit" if row.get("does_not_fit") else str(row[key])
-                               for key in ("logic_cells", "ffs", "ram_blocks", "multipliers"))
+                               for key in ("logic_cells", "ffs", "ram_blocks", "dsps", "multipliers"))
             lines.append(f"| {row['layer']} | {arith} | `{row['top']}` | {row['lanes']} | {cells} | "
                          f"{'-' if fmax is None else f'{fmax:.1f}'} | {row['cycles_per_step']} | "
                          f"{'-' if ups is None else f'{ups:.3g}'} |")
@@ -489,6 +579,7 @@ def summary_markdown(facts: dict) -> str:
         lines.append(f"| {v['layer']} | `{v['top']}` | {v['simulator']} | {v['samples']} x {v['steps']} | "
                      f"{v['mismatches']} | {v['cycles']} ({v['expected_cycles']}) | "
                      f"{'passed' if v['passed'] else 'FAILED: ' + str(v['first_mismatch'])} |")
+    lines += network_markdown(facts["rtl"]["network"], synth["network"], facts["verify"]["network"])
     lines += ["", "## Files", "", "| path | what |", "|---|---|"]
     lines += [f"| `{path}` | {what} |" for path, what in FILES]
     return "\n".join(lines) + "\n"

@@ -10,7 +10,8 @@ from pathlib import Path
 from shiftspike.sim.errors import ShiftspikeError
 
 from .cli_common import bounded_int, console, positive, positive_width, refuse_overwrite, seed
-from .cli_rtl import MAX_LANES, cores_table, synth_table, verdicts_table
+from .cli_rtl import (MAX_LANES, cores_table, network_synth_table, network_table, network_verdicts_table,
+                      synth_table, verdicts_table)
 from .cli_train import print_export, resolve_config
 
 
@@ -43,11 +44,17 @@ def _render(result, out) -> None:
     elif result.step == "rtl":
         for arith, cores in data["cores"].items():
             out.print(cores_table(cores, f"neuron cores ({arith})"))
+        for arith, folder in data["networks"].items():
+            out.print(network_table(folder, f"network accelerator ({arith})"))
     elif result.step == "synth":
         for arith, rows in data["rows"].items():
             out.print(synth_table(rows, f"synthesis ({arith}, {result.facts['target']})"))
+        for arith, row in data["network"].items():
+            out.print(network_synth_table(row, f"network synthesis ({arith}, {result.facts['network']['target']}; "
+                                               "cycles of the test samples)"))
     elif result.step == "verify":
         out.print(verdicts_table(data["verdicts"], "RTL (shift-add) against the simulator"))
+        out.print(network_verdicts_table(data["network"], "the network (shift-add) against the simulator"))
     elif result.step == "summary":
         out.print(f"summary: {data['summary']}", markup=False)
 
@@ -67,7 +74,9 @@ def cmd_flow(args) -> None:
     cfg, name = resolve_config(args) if trains else (None, args.preset or "digits")
     root = Path(args.out or f"runs/flow-{name}")
     out = console()
-    options = BuildOptions(lanes=args.lanes, samples=args.samples, target=args.target, data_path=args.data_path,
+    options = BuildOptions(lanes=args.lanes, samples=args.samples, target=args.target,
+                           network_lanes=args.network_lanes, network_target=args.network_target,
+                           network_samples=args.network_samples, data_path=args.data_path,
                            console=out, train_progress=not args.no_progress)
     bar = StepProgress(out, not args.no_progress)
     began = {}
@@ -134,7 +143,14 @@ def add_verbs(verbs) -> None:
                    help="datapaths per neuron core (default 2, capped at each layer's neurons; more lanes: fewer "
                         "cycles per time step, larger cores)")
     p.add_argument("--samples", type=positive, default=8, help="test samples driven through each core (default 8)")
-    p.add_argument("--target", choices=TARGETS, default="ice40-hx8k", help="synthesis target (default ice40-hx8k)")
+    p.add_argument("--target", choices=TARGETS, default="ice40-hx8k",
+                   help="synthesis target of the cores (default ice40-hx8k)")
+    p.add_argument("--network-lanes", type=bounded_int(1, MAX_LANES),
+                   help="lanes of the network's costliest layer, the others balanced to it on the test samples' activity (default 32)")
+    p.add_argument("--network-target", choices=TARGETS, default="ecp5-25f-ooc",
+                   help="synthesis target of the network (default ecp5-25f-ooc: ECP5-25F, the network as a block without I/O pins)")
+    p.add_argument("--network-samples", type=positive,
+                   help="test samples the network runs on Verilator (default: all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_flow, dataset=None, neuron=None)
 

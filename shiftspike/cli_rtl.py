@@ -47,17 +47,18 @@ def cores_table(cores, title: str):
 
 
 def synth_table(rows: list[dict], title: str):
-    """A rich table of synthesis rows: nextpnr logic cells (Yosys LUTs on ``generic``), FFs, RAM,
+    """A rich table of synthesis rows: nextpnr logic cells (Yosys LUTs on ``generic``), FFs, RAM, DSPs,
     multipliers, Fmax, cycles per step, updates per second."""
     from rich.table import Table
 
     table = Table(title=title)
-    for column in ("module", "logic cells", "FFs", "RAM", "multipliers", "Fmax MHz", "cycles/step", "updates/s"):
+    for column in ("module", "logic cells", "FFs", "RAM", "DSPs", "multipliers", "Fmax MHz", "cycles/step",
+                   "updates/s"):
         table.add_column(column, justify="left" if column == "module" else "right")
     for row in rows:
         fmax, ups = row["fmax_mhz"], row["updates_per_second"]
         cells = ["does not fit" if row.get("does_not_fit") else str(row[key])
-                 for key in ("logic_cells", "ffs", "ram_blocks", "multipliers")]
+                 for key in ("logic_cells", "ffs", "ram_blocks", "dsps", "multipliers")]
         table.add_row(row["top"], *cells, "-" if fmax is None else f"{fmax:.1f}", str(row["cycles_per_step"]),
                       "-" if ups is None else f"{ups:.3g}")
     return table
@@ -91,14 +92,33 @@ def network_table(folder, title: str):
     return table
 
 
+def network_verdicts_table(runs: list, title: str):
+    """A rich table of the network's verification runs: run, simulator, samples, class-exact, values
+    differing, cycles against the model, verdict."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("run", "simulator", "samples", "class-exact", "values differing", "cycles = model", "seconds",
+                   "verdict"):
+        table.add_column(column, justify="left" if column in ("run", "simulator", "verdict") else "right")
+    for run, v in runs:
+        table.add_row(run, v.simulator, str(v.samples), str(v.class_exact), str(v.mismatches),
+                      "yes" if v.cycles == v.expected_cycles and not v.cycle_deviations else "no", f"{v.seconds:.1f}",
+                      "[green]passed[/green]" if v.passed else "[red]FAILED[/red]")
+    return table
+
+
 def cmd_rtl_network(args, model) -> None:
     from shiftspike.rtl_gen.network_folder import write_network_folder
     from shiftspike.rtl_gen.tools import LINT_WAIVERS
 
     if args.layer is not None or args.loadable:
         raise ShiftspikeError("--network generates the whole model: --layer and --loadable do not apply")
+    from shiftspike.sim.trace import check_input
+
     lanes = args.layer_lanes if args.layer_lanes is not None else args.lanes
-    folder = write_network_folder(model, Path(args.output), lanes, args.arith, not args.no_debug)
+    x = None if args.input is None else check_input(model, load_input(args.input))
+    folder = write_network_folder(model, Path(args.output), lanes, args.arith, not args.no_debug, x)
     console().print(network_table(folder, f"network accelerator of {args.model} ({args.arith})"))
     print(f"wrote {folder.verilog} (module {folder.top}), its sidecar and model to {args.output}; "
           f"Verilator lint -Wall with the waivers of {LINT_WAIVERS.name}")
@@ -115,8 +135,8 @@ def cmd_rtl(args) -> None:
     model = load(args.model)
     if args.network:
         return cmd_rtl_network(args, model)
-    if args.layer_lanes is not None:
-        raise ShiftspikeError("--layer-lanes applies to --network only")
+    if args.layer_lanes is not None or args.input is not None:
+        raise ShiftspikeError("--layer-lanes and --input apply to --network only")
     cores = write_cores(model, Path(args.output), None if args.layer is None else [args.layer], args.lanes,
                         args.arith, args.loadable, not args.no_debug)
     console().print(cores_table(cores, f"neuron cores of {args.model} ({args.arith})"))
@@ -181,6 +201,7 @@ def cmd_synth(args) -> None:
 
 def cmd_verify(args) -> None:
     from shiftspike.rtl_gen.cores import verdict_json, verify_cores
+    from shiftspike.rtl_gen.network_folder import is_network_folder
     from shiftspike.rtl_gen.verify import SIMULATORS
     from shiftspike.sim import load
     from shiftspike.sim.safe_io import check_writable, write_json
@@ -194,6 +215,8 @@ def cmd_verify(args) -> None:
     x = check_input(model, load_input(args.input))[:, : args.samples]
     simulators = list(SIMULATORS) if args.simulator == "both" else [args.simulator]
     workdir = Path(args.workdir) if args.workdir else Path(args.rtl_dir) / "verify"
+    if Path(args.rtl_dir).is_dir() and is_network_folder(Path(args.rtl_dir)):
+        return verify_network_folder(args, model, x, simulators, workdir)
     with progress_bar(not args.no_progress) as progress:
         verdicts = verify_cores(model, x, Path(args.rtl_dir), simulators, workdir, progress=progress)
     console().print(verdicts_table(verdicts, f"RTL against the simulator ({args.rtl_dir})"))
@@ -203,6 +226,24 @@ def cmd_verify(args) -> None:
     failed = [v for v in verdicts if not v.passed]
     for v in failed:
         print(f"{v.top} on {v.simulator}: {v.first_mismatch or f'{v.cycles} cycles != model {v.expected_cycles}'}")
+    if failed:
+        raise SystemExit(1)
+
+
+def verify_network_folder(args, model, x, simulators: list[str], workdir: Path) -> None:
+    """``verify`` on a network folder: every simulator, random stalls and resets, every layer compared."""
+    from shiftspike.rtl_gen.verify_network import verify_network
+    from shiftspike.sim.safe_io import write_json
+
+    runs = [("stalls and resets, every layer", verify_network(Path(args.rtl_dir), model, x, simulator,
+                                                              workdir / simulator)) for simulator in simulators]
+    console().print(network_verdicts_table(runs, f"the network against the simulator ({args.rtl_dir})"))
+    if args.json:
+        write_json(args.json, {"network": [v.to_json() | {"run": run} for run, v in runs]})
+        print(f"wrote {args.json}")
+    failed = [v for _, v in runs if not v.passed]
+    for v in failed:
+        print(f"{v.top} on {v.simulator}: {v.first_mismatch or 'cycles differ from the cycle model'}")
     if failed:
         raise SystemExit(1)
 
@@ -226,6 +267,8 @@ def add_verbs(verbs) -> None:
     p.add_argument("--network", action="store_true",
                    help="one top-level module for the whole model: streaming input, class output; --lanes then "
                         "sets the lanes the costliest layer gets, and the others are balanced to it")
+    p.add_argument("--input", help="with --network: sample inputs .npy [T, B, features] whose activity the lanes are "
+                                   "balanced on (default: every input value non-zero)")
     p.add_argument("--layer-lanes", type=lanes_list, metavar="P0,P1,...",
                    help="with --network: the lanes of every layer, one value per layer (overrides the balancing)")
     p.set_defaults(func=cmd_rtl)

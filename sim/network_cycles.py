@@ -49,7 +49,7 @@ ENGINES = {Dense: "synapse", Conv1d: "synapse", SumPool: "sumpool", Neuron: "neu
 LANED = ("synapse", "neuron")
 
 #: Lanes the balancing aims at for the costliest layer when no lanes are given.
-DEFAULT_LANES = 16
+DEFAULT_LANES = 32
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,11 @@ class EngineTiming:
         """Cycles of a step in which every input value is non-zero."""
         return int(self.cost(self.inputs))
 
+    def mean_cost(self, events: np.ndarray | None) -> float:
+        """Mean cycles per step over ``events`` (this layer's non-zero inputs per step, any shape), or
+        :attr:`worst_cost` without events."""
+        return float(self.worst_cost) if events is None else float(np.mean(self.cost(events)))
+
     def to_json(self) -> dict:
         return {"index": self.index, "engine": self.engine, "lanes": self.lanes, "groups": self.groups,
                 "taps": self.taps, "bits": self.bits, "worst_cycles_per_step": self.worst_cost}
@@ -121,11 +126,13 @@ def _engine(model: IntegerModel, index: int, lanes: int, arith: str) -> EngineTi
     return EngineTiming(index, engine, lanes, cap, -(-cap // lanes), taps, bits, inp.features)
 
 
-def plan_network(model: IntegerModel, lanes=None, arith: str = "shift") -> NetworkPlan:
+def plan_network(model: IntegerModel, lanes=None, arith: str = "shift", events: np.ndarray | None = None
+                 ) -> NetworkPlan:
     """Lanes per layer. ``lanes`` an int P (default :data:`DEFAULT_LANES`): the costliest layer at P lanes
-    sets the target cycles per step (every input non-zero), and every other laned layer gets the fewest
-    lanes that meet it; a sequence: the lanes of each layer as given (capped per layer; ignored for
-    sumpool and readout)."""
+    sets the target cycles per step, and every other laned layer gets the fewest lanes that meet it; the
+    cost of a step is its mean over ``events [L, B, T]`` (:func:`layer_events` of sample inputs, such as the
+    test split) or, without events, that of a step whose every input is non-zero. A sequence: the lanes of
+    each layer as given (capped per layer; ignored for sumpool and readout)."""
     count = len(model.layers)
     if lanes is not None and not isinstance(lanes, (int, np.integer)):
         lanes = list(lanes)
@@ -135,13 +142,17 @@ def plan_network(model: IntegerModel, lanes=None, arith: str = "shift") -> Netwo
     target_lanes = DEFAULT_LANES if lanes is None else int(lanes)
     if target_lanes < 1:
         raise ValueError(f"lanes must be at least 1, got {target_lanes}")
+    if events is not None and events.shape[0] != count:
+        raise ValueError(f"events: {events.shape[0]} layers given for {count} layers")
+    layer_events_of = (lambda i: None) if events is None else (lambda i: events[i])
     at_target = [_engine(model, i, target_lanes, arith) for i in range(count)]
-    target = max(e.worst_cost for e in at_target if e.engine in LANED) if any(
-        e.engine in LANED for e in at_target) else 0
+    laned = [e for e in at_target if e.engine in LANED]
+    target = max((e.mean_cost(layer_events_of(e.index)) for e in laned), default=0.0)
     engines = []
     for e in at_target:
         if e.engine in LANED:
-            fewest = next(p for p in range(1, e.cap + 1) if _engine(model, e.index, p, arith).worst_cost <= target
+            fewest = next(p for p in range(1, e.cap + 1)
+                          if _engine(model, e.index, p, arith).mean_cost(layer_events_of(e.index)) <= target
                           or p == e.cap)
             e = _engine(model, e.index, fewest, arith)
         engines.append(e)

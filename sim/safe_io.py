@@ -280,3 +280,11 @@ class Outputs:
             raise OutputError(f"{self._staged[-1][0] if self._staged else 'output'}: cannot write "
                               f"({error.strerror or error})") from None
         return False
+
+
+def cache_dir() -> Path | None:
+    """The folder of shiftspike's caches (autoselect timings, synthesis results): ``$SHIFTSPIKE_CACHE_DIR``,
+    default ``~/.cache/shiftspike``; None when ``SHIFTSPIKE_DISK_CACHE=0`` disables them."""
+    if os.environ.get("SHIFTSPIKE_DISK_CACHE", "1") == "0":
+        return None
+    return Path(os.environ.get("SHIFTSPIKE_CACHE_DIR") or Path.home() / ".cache" / "shiftspike")

@@ -9,7 +9,7 @@ For each seed in ``SEEDS`` the preset is trained twice at the same budget: integ
 
 Measured on a 2-core x86_64 machine, torch 2.13.0+cpu: integer 97.78 / 96.11 / 97.50%, float twin
 96.94 / 96.39 / 97.50% (seeds 0, 1, 2). Without the BatchNorm freeze below, seed 0 gave 95.28%
-against 97.22%, and this test fails.
+against 97.22%: the bar fails for that seed.
 
 Each run is pinned so that the same seed gives the same weights: one torch thread (a
 reduction's rounding depends on how it is split over threads), deterministic algorithms, and
@@ -25,6 +25,7 @@ epochs (``SpikingNetwork.schedule_epoch``): the fast tests below pin that mechan
 from __future__ import annotations
 
 import multiprocessing
+import os
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -43,7 +44,9 @@ from shiftspike.quant.network import SpikingNetwork
 from shiftspike.quant.neurons import ChannelwiseNeuron
 from shiftspike.quant.train import load_data, train
 
-SEEDS = (0, 1, 2)
+#: The suite trains seed 1, the one closest to both bars in the measurement above (1.1 points above 95%,
+#: 0.28 below its twin); ``SHIFTSPIKE_ACCURACY_SEEDS=0,1,2`` runs all three (about 3x the time).
+SEEDS = tuple(int(s) for s in os.environ.get("SHIFTSPIKE_ACCURACY_SEEDS", "1").split(","))
 BAR, GAP = 0.95, 0.01
 
 

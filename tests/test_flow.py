@@ -54,7 +54,7 @@ def flow_run(tmp_path_factory):
     config.write_text(TINY)
     run = root / "run"
     code, out, err = cli("flow", "--config", config, "--out", run, "--lanes", "4", "--samples", "3",
-                         "--target", "generic", "--no-progress")
+                         "--target", "generic", "--network-samples", "20", "--no-progress")
     assert code == 0, err[-3000:]
     return config, run, out
 
@@ -72,8 +72,21 @@ def test_summary_states_the_facts(flow_run):
     for v in verdicts:
         assert v["passed"] and v["mismatches"] == 0 and v["first_mismatch"] is None
         assert (v["samples"], v["steps"]) == (3, 8) and v["cycles"] == v["expected_cycles"] == 8 * 2 - 1 + 2
+    network = facts["verify"]["network"]
+    assert [(v["run"], v["simulator"]) for v in network] == [
+        ("test set, back to back", "verilator"), ("stalls and resets, every layer", "icarus")]
+    assert [v["samples"] for v in network] == [20, 3] and network[1]["layers_compared"]
+    for v in network:
+        assert v["passed"] and v["class_exact"] == v["samples"] and v["mismatching_classes"] == 0
+        assert v["cycles"] == v["expected_cycles"] and len(v["cycles"]) == v["samples"]
+    rows = facts["synth"]["network"]
+    assert rows["target"] == "ecp5-25f-ooc" and rows["shift"]["multipliers"] == 0 and rows["mul"]["multipliers"] > 0
+    for arith in ("shift", "mul"):
+        assert rows[arith]["logic_cells"] > 0 and rows[arith]["fmax_mhz"] > 0 and rows[arith]["samples"] == 360
+        assert rows[arith]["latency_us"] == pytest.approx(rows[arith]["cycles_per_sample"] / rows[arith]["fmax_mhz"])
     summary = (run / "summary.md").read_text()
     assert "**0 mismatches**" in summary and "2 of 2 passed" in summary and "FAILED" not in summary
+    assert "## The whole network in hardware (ecp5-25f-ooc)" in summary
     for path in [line.split("`")[1] for line in summary.splitlines() if line.startswith("| `")]:
         assert (run / path).exists(), path
     for name in ("report/energy-horowitz45.png", "report/report.md", "rtl/shift/neuron_layer1_shift_p4.v",
@@ -122,14 +135,15 @@ def test_a_failing_step_stops_with_one_line(flow_run, tmp_path):
 
 
 def test_same_config_same_files(flow_run, tmp_path):
-    """The flow is deterministic: a second run of the same config writes the same bytes."""
+    """The flow is deterministic: a second run of the same config, up to synthesis, writes the same bytes
+    (the verify step's facts are checked by the summary test below)."""
     config, run, _ = flow_run
-    code, _, err = cli("flow", "--config", config, "--out", tmp_path / "again", "--lanes", "4", "--samples", "3",
+    code, _, err = cli("flow", "--config", config, "--out", tmp_path / "again", "--to", "synth", "--lanes", "4",
                        "--target", "generic", "--no-progress")
     assert code == 0, err[-3000:]
     for name in ("model.ssm", "export.json", "test_inputs.npy", "report/report-horowitz45.json", "report/report.md",
                  "rtl/shift/neuron_layer1_shift_p4.v", "rtl/mul/neuron_layer1_mul_p4.json", "synth.json",
-                 "summary.json", "summary.md"):
+                 "rtl/network/shift/network_shift.v", "rtl/network/mul/network_mul.json"):
         assert (run / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
 
 
@@ -150,19 +164,22 @@ def copy_run(run, dest, *names):
 TRAINED = ("train/checkpoint.pt", "train/config.json", "train/summary.json")
 
 
-def test_from_export_to_verify_on_an_existing_run(flow_run, tmp_path):
-    """The steps export to verify rerun on a run folder that holds only the training run; they write what the
-    whole flow wrote, and ``--from summary`` then writes the same summary."""
+def test_from_export_to_synth_on_an_existing_run(flow_run, tmp_path):
+    """The steps export to synth rerun on a run folder that holds only the training run; they write what the
+    whole flow wrote, so the whole flow's verify record holds for them, and ``--from summary`` then writes
+    the same summary."""
     _, run, _ = flow_run
     again = copy_run(run, tmp_path / "again", *TRAINED)
-    code, out, err = cli("flow", "--from", "export", "--to", "verify", "--out", again, "--lanes", "4",
-                         "--samples", "3", "--target", "generic", "--no-progress")
+    code, out, err = cli("flow", "--from", "export", "--to", "synth", "--out", again, "--lanes", "4",
+                         "--target", "generic", "--no-progress")
     assert code == 0, err[-3000:]
-    assert "step 2/7: export" in out and "step 6/7: verify" in out and "step 1/7" not in out
+    assert "step 2/7: export" in out and "step 5/7: synth" in out and "step 1/7" not in out
     assert not (again / "summary.md").exists()
     for name in ("model.ssm", "export.json", "test_inputs.npy", "report/report.md", "synth.json",
                  "rtl/shift/neuron_layer1_shift_p4.v"):
         assert (again / name).read_bytes() == (run / name).read_bytes(), name
+    shutil.copytree(run / "verify", again / "verify")
+    shutil.copy(run / "steps" / "verify.json", again / "steps" / "verify.json")
     code, _, err = cli("flow", "--from", "summary", "--out", again, "--no-progress")
     assert code == 0, err
     assert (again / "summary.json").read_bytes() == (run / "summary.json").read_bytes()

@@ -54,7 +54,7 @@ from shiftspike.sim import random_input, random_model, save
 
 ENV_EXAMPLES = os.environ.get("SHIFTSPIKE_FUZZ_EXAMPLES")
 FAST_EXAMPLES = int(ENV_EXAMPLES or 20)
-SLOW_EXAMPLES = int(ENV_EXAMPLES or 150)
+SLOW_EXAMPLES = int(ENV_EXAMPLES or 60)
 WATCHDOG = int(os.environ.get("SHIFTSPIKE_FUZZ_WATCHDOG", "0"))
 MEMORY_HEADROOM = 3 << 29  # bytes of address space a case may add (1.5 GiB)
 TMP_MARK = ".shiftspike-tmp"

@@ -104,3 +104,17 @@ def test_schedule_invariants_on_random_models(seed, lanes, samples):
     figures = performance(plan, events, 50.0)
     assert figures["latency_us"] == pytest.approx(figures["cycles_per_sample"] / 50.0)
     assert figures["max_cycles_per_sample"] >= figures["cycles_per_sample"]
+
+
+def test_balancing_on_sample_activity_meets_the_mean_target():
+    model = random_model(3)
+    x = random_input(model, batch=4, seed=3, rate=0.1)
+    events = layer_events(model, x, run(model, x).outputs)
+    plan = plan_network(model, 4, events=events)
+    target = max(e.mean_cost(events[e.index]) for e in plan_network(model, [4] * len(model.layers)).engines
+                 if e.engine in ("synapse", "neuron"))
+    for e in plan.engines:
+        if e.engine in ("synapse", "neuron"):
+            assert e.mean_cost(events[e.index]) <= target or e.lanes == e.cap
+    with pytest.raises(ValueError, match="layers given"):
+        plan_network(model, 4, events=events[1:])

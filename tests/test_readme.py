@@ -58,6 +58,7 @@ CHANGES = [
     ("saf_memory.json", lambda d: _times(d["rows"][-1]["BPTT"], "peak_saved_bytes", 2), ["saf-memory"]),
     ("sim_throughput.json", lambda d: _times(d["results"][0]["seconds"], "numba-seq", 2), ["sim-throughput"]),
     ("rtl_area.json", lambda d: _times(d["cores"][0], "logic_cells", 2), ["rtl-area"]),
+    ("network_rtl.json", lambda d: _times(d["rows"][0], "latency_us", 2), ["network-rtl"]),
 ]
 
 

@@ -142,23 +142,23 @@ def test_synth_bad_input_exits_2_with_one_line(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.rtl
 def test_synth_of_demo_model_has_no_multiplier_in_the_shift_core(tmp_path, capsys):
-    """On the demo model: the shift-add cores have zero multiplier cells, the multiplier cores have some."""
+    """On the demo model: the shift-add cores have zero multiplier cells, the multiplier cores have some (Yosys
+    only: place and route and Fmax are tests/test_synth.py's)."""
     model_path = tmp_path / "demo.ssm"
     save(demo_model(), model_path)
     rows = {}
     for arith in ("shift", "mul"):
         out = tmp_path / arith
         assert main(["rtl", str(model_path), "-o", str(out), "--lanes", "4", "--arith", arith]) == 0
-        assert main(["synth", str(out), "--json", str(tmp_path / f"{arith}.json"), "--no-progress"]) == 0
+        assert main(["synth", str(out), "--target", "generic", "--json", str(tmp_path / f"{arith}.json"),
+                     "--no-progress"]) == 0
         rows[arith] = json.loads((tmp_path / f"{arith}.json").read_text())["cores"]
     assert len(rows["shift"]) == len(rows["mul"]) == len(demo_model().neuron_layers())
     for shift, mul in zip(rows["shift"], rows["mul"]):
         assert shift["multipliers"] == 0 and "$mul" not in shift["coarse_cells"]
         assert mul["multipliers"] > 0
         for row in (shift, mul):
-            assert row["logic_cells"] > 0 and row["fmax_mhz"] > 0
-            assert row["updates_per_second"] == pytest.approx(
-                row["neurons"] * row["fmax_mhz"] * 1e6 / row["cycles_per_step"])
+            assert row["logic_cells"] > 0 and row["fmax_mhz"] is None and row["updates_per_second"] is None
     assert "neuron_layer" in capsys.readouterr().out
     assert np.all([r["cycles_per_step"] > 1 for r in rows["shift"]])
 

@@ -57,10 +57,8 @@ def candidates(steps: int, exact: bool) -> list[str]:
 
 def cache_path() -> Path | None:
     """The JSON cache file, or None when the disk cache is disabled."""
-    if os.environ.get("SHIFTSPIKE_DISK_CACHE", "1") == "0":
-        return None
-    root = os.environ.get("SHIFTSPIKE_CACHE_DIR") or Path.home() / ".cache" / "shiftspike"
-    return Path(root) / CACHE_FILE
+    root = safe_io.cache_dir()
+    return None if root is None else root / CACHE_FILE
 
 
 def _read(path: Path) -> dict[str, dict]:

@@ -1,0 +1,104 @@
+"""The whole network in hardware: area, Fmax, cycles and energy per sample, shift-add against multipliers.
+
+Two networks: the trained ``digits`` network (row by row, T = 8; taken from a run folder, ``runs/demo`` by
+default, which ``make demo`` writes) on its whole test split, and one random conv network (conv1d, sum
+pooling, dense, readout; spike input) on random inputs. For each lane setting and both variants the
+accelerator is generated without debug ports, its lanes balanced on the samples' activity, synthesized for ECP5-25F (Yosys ``synth_ecp5``, nextpnr
+out of context, seed 1) and its cycles per sample are the cycle model's on the samples. The shift-add
+networks also run every sample on Verilator against the simulator: classes, sums and every handshake cycle. Energy per sample is the report's
+(``sim.report``, table horowitz45).
+
+Writes ``results/network_rtl.json`` and ``results/network_rtl.md``.
+Run: ``.venv/bin/python benchmarks/network_rtl.py [--run runs/demo]`` (each place and route takes minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from rich.progress import Progress
+
+from shiftspike.rtl_gen.network import build_network, write_network
+from shiftspike.rtl_gen.network_folder import read_network_folder, synthesize_network
+from shiftspike.rtl_gen.verify_network import verify_test_set
+from shiftspike.sim import load, random_input, random_model
+from shiftspike.sim.energy import load_table
+from shiftspike.sim.report import build_report
+from shiftspike.sim.safe_io import load_npy, write_atomic, write_json
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TARGET = "ecp5-25f-ooc"
+#: (network, lanes of the costliest layer)
+SWEEP = [("digits", 16), ("digits", 32), ("random-conv", 4)]
+VARIANTS = ("shift", "mul")
+SEED = 2026
+
+
+def networks(run: Path) -> dict:
+    """``{name: (model, x [T, B, F], what)}``: the demo run's digits network and its test split, and a random
+    conv network with random spike inputs."""
+    digits = load(run / "model.ssm"), load_npy(run / "test_inputs.npy")
+    conv = random_model(SEED, input_kind="spike", conv=True, neuron_layers=1, channels=16, input_channels=4,
+                        input_length=16, classes=10, head="dense")
+    return {"digits": (*digits, f"trained digits network of {run}, its {digits[1].shape[1]} test samples"),
+            "random-conv": (conv, random_input(conv, batch=32, seed=SEED), "random conv network, 32 random inputs")}
+
+
+def one(name: str, lanes: int, arith: str, model, x) -> dict:
+    """One row: synthesis and the cycle model's figures; for the shift-add variant also every sample run back
+    to back on Verilator against the simulator (classes, sums and cycles)."""
+    accelerator = build_network(model, lanes, arith, debug=False, x=x)
+    with tempfile.TemporaryDirectory(prefix="shiftspike-bench-") as tmp:
+        write_network(accelerator, Path(tmp))
+        row = synthesize_network(read_network_folder(Path(tmp)), TARGET, x)
+        if arith == "shift":
+            verdict = verify_test_set(accelerator, model, x, Path(tmp) / "verify")
+            row["verilator"] = {"samples": verdict.samples, "class_exact": verdict.class_exact,
+                                "mismatching_classes": verdict.mismatching_classes,
+                                "cycles_equal_model": verdict.cycles == verdict.expected_cycles
+                                and verdict.cycle_deviations == 0, "passed": verdict.passed}
+    energy = build_report(model, x, load_table("horowitz45"), "benchmark input").totals["energy_pj_per_sample"]
+    return {"network": name, "lanes_target": lanes, **row, "energy_nj_per_sample": energy / 1e3,
+            "weights": sum(int(getattr(layer, "weight").size) for layer in model.layers if hasattr(layer, "weight"))}
+
+
+def markdown(rows: list[dict], meta: dict) -> str:
+    head = ("| network | variant | lanes per layer | logic cells | FFs | DP16KD | DSPs | Fmax MHz | cycles/sample "
+            "| µs/sample | samples/s | nJ/sample |")
+    lines = [f"Whole-network accelerators on {TARGET} (nextpnr, out of context, seed 1); {meta['machine']}.", "",
+             head, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lanes = ",".join(map(str, r["lanes"]))
+        lines.append(f"| {r['network']} | {r['arith']} | {lanes} | {r['logic_cells']} | {r['ffs']} | {r['ram_blocks']} "
+                     f"| {r.get('dsps')} | {r['fmax_mhz']:.1f} | {r['cycles_per_sample']:.0f} | {r['latency_us']:.1f} "
+                     f"| {r['samples_per_second']:,.0f} | {r['energy_nj_per_sample']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", default="runs/demo", help="run folder with model.ssm and test_inputs.npy")
+    args = parser.parse_args()
+    nets = networks(Path(args.run))
+    jobs = [(name, lanes, arith) for name, lanes in SWEEP for arith in VARIANTS]
+    with Progress() as progress, ThreadPoolExecutor(2) as pool:
+        task = progress.add_task("place and route", total=len(jobs))
+        futures = [pool.submit(one, name, lanes, arith, *nets[name][:2]) for name, lanes, arith in jobs]
+        rows = []
+        for future in futures:
+            rows.append(future.result())
+            progress.advance(task)
+    meta = {"machine": f"{platform.machine()}, {platform.python_version()}", "target": TARGET,
+            "networks": {name: what for name, (_, _, what) in nets.items()}}
+    RESULTS.mkdir(exist_ok=True)
+    write_json(RESULTS / "network_rtl.json", {"meta": meta, "rows": rows})
+    write_atomic(RESULTS / "network_rtl.md", markdown(rows, meta))
+    print(markdown(rows, meta))
+
+
+if __name__ == "__main__":
+    main()
