@@ -30,12 +30,14 @@ class NetworkCase:
     x: np.ndarray
     options: dict = field(default_factory=dict)
 
-    def write(self, folder: Path) -> Path:
-        """Generate the accelerator and write it into ``folder`` (``<top>.v``, ``.json``, ``.ssm``)."""
+    def write(self, folder: Path):
+        """Generate the accelerator, write it into ``folder`` (``<top>.v``, ``.json``, ``.ssm``) and return
+        it (the in-memory ``Network``)."""
         from shiftspike.rtl_gen.network import build_network, write_network
 
-        write_network(build_network(self.model, **self.options), folder)
-        return folder
+        network = build_network(self.model, **self.options)
+        write_network(network, folder)
+        return network
 
     def layer_types(self) -> set[str]:
         return {layer.type for layer in self.model.layers}

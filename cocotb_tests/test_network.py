@@ -11,8 +11,8 @@ arithmetic variants). Random cases derive from ``SHIFTSPIKE_RTL_SEED`` (default 
 header by ``conftest.py``).
 
 The fast subset (``-m "not slow"``) runs one wrapping conv case on Icarus, the corrupted-expectation checks on
-its record and the refusals; the rest is marked slow: the trained network and the named cases on both
-simulators, the unconstrained random cases on Icarus.
+its record and the refusals; the rest is marked slow: the trained network and two named cases on both
+simulators, the other cases on Icarus.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from shiftspike.rtl_gen import tb_network
 from shiftspike.rtl_gen.verify import SIMULATORS, VerifyError
 from shiftspike.rtl_gen.verify_network import (Expected, NetworkVerdict, expected_outputs, judge, load_design,
                                                load_record, plan_segments, verify_network)
-from shiftspike.sim import Dense, IntegerModel
+from shiftspike.sim import Conv1d, Dense, IntegerModel
 
 pytestmark = pytest.mark.rtl
 
@@ -44,9 +44,11 @@ def named_cases() -> dict[str, NetworkCase]:
     s = BASE_SEED
     cases = [
         random_case("conv-int-wrap", s, SAMPLES, {"lanes": 2}, overflow_needed=True, conv=True, input_kind="int",
-                    input_width=4, overflow="wrap", narrow=True, taps=3, dilation=2),
-        random_case("conv-spike-saturate-k1", s + 1, SAMPLES, {"lanes": 3}, overflow_needed=True, conv=True,
-                    input_kind="spike", overflow="saturate", narrow=True, taps=1),
+                    input_width=4, overflow="wrap", narrow=True, taps=3, dilation=2, neuron_layers=0,
+                    head="readout"),
+        random_case("conv-spike-saturate-k1-mul", s + 1, SAMPLES, {"lanes": 3, "arith": "mul"},
+                    overflow_needed=True, conv=True, input_kind="spike", overflow="saturate", narrow=True, taps=1,
+                    neuron_layers=0, head="dense", channels=2),
         random_case("readout-head-mul", s + 2, SAMPLES, {"arith": "mul"}, overflow_needed=True, conv=False,
                     input_kind="int", input_width=6, head="readout", overflow="saturate", narrow=True, taps=2),
     ]
@@ -62,6 +64,9 @@ def unconstrained_case(k: int) -> NetworkCase:
 
 
 NAMED = named_cases()
+#: The cases also run on Verilator (a build there costs about a minute): between them and the trained network
+#: every layer type, both inputs, both overflow modes, k = 1 and both arithmetic variants.
+ON_VERILATOR = ("conv-int-wrap", "conv-spike-saturate-k1-mul")
 CASES = {**NAMED, **{c.name: c for c in (unconstrained_case(k) for k in range(RANDOM_CASES))}}
 FAST = "conv-int-wrap"
 
@@ -100,10 +105,10 @@ def assert_passed(verdict: NetworkVerdict, samples: int) -> None:
 
 
 def _matrix():
-    """The named cases on both simulators, the unconstrained ones on Icarus (a Verilator build costs about a
-    minute); the fast case on Icarus is ``test_fast_case_equals_simulator_on_icarus``."""
+    """Every case on Icarus, those of :data:`ON_VERILATOR` on Verilator too; the fast case on Icarus is
+    ``test_fast_case_equals_simulator_on_icarus``."""
     for name in CASES:
-        for simulator in SIMULATORS if name in NAMED else ("icarus",):
+        for simulator in SIMULATORS if name in ON_VERILATOR else ("icarus",):
             if (name, simulator) != (FAST, "icarus"):
                 yield pytest.param(name, simulator, id=f"{name}-{simulator}")
 
@@ -117,10 +122,14 @@ def test_network_equals_simulator(name, simulator, tmp_path):
 
 @pytest.fixture(scope="module")
 def fast_run(tmp_path_factory):
-    """The fast case verified once on Icarus: (case, folder, verdict); its record stays in ``folder/run``."""
+    """The fast case verified once on Icarus, given as the in-memory ``Network`` (its folder is written too,
+    for the tests that re-read it): (case, folder, verdict); the record stays in ``folder/run``."""
     case = CASES[FAST]
     folder = tmp_path_factory.mktemp("fast")
-    return case, folder, verify(case, "icarus", folder)
+    network = case.write(folder)
+    verdict = verify_network(network, case.model, case.x, "icarus", folder / "run", seed=case.seed)
+    print(verdict)
+    return case, folder, verdict
 
 
 def test_fast_case_equals_simulator_on_icarus(fast_run):
@@ -258,8 +267,8 @@ def _one_line(excinfo, *fragments):
 
 
 def test_refusals_are_one_line(fast_run, tmp_path):
-    """A missing folder or Verilog, a tampered Verilog, a model or input that does not fit, an unknown simulator:
-    a one-line VerifyError before any simulator runs."""
+    """A missing folder or Verilog, a tampered Verilog, a malformed sidecar, a model or input that does not fit,
+    an unknown simulator: a one-line VerifyError before any simulator runs."""
     case, folder, _ = fast_run
     work = tmp_path / "w"
     with pytest.raises(VerifyError) as e:
@@ -295,15 +304,24 @@ def test_refusals_are_one_line(fast_run, tmp_path):
     with pytest.raises(VerifyError) as e:
         verify_network(copy, case.model, case.x, "icarus", work)
     _one_line(e, "is missing")
+    network = case.write(tmp_path / "again")
+    for broken, fragment in ((dict(network.sidecar, format="shiftspike-rtl"), "not a shiftspike-network"),
+                             (dict(network.sidecar, layers=[{"out": {}}]), "layer 0"),
+                             ({k: v for k, v in network.sidecar.items() if k != "ports"}, "'ports' missing"),
+                             (dict(network.sidecar, verilog_sha256="0" * 64), "sha256")):
+        with pytest.raises(VerifyError) as e:
+            verify_network(dataclasses.replace(network, sidecar=broken), case.model, case.x, "icarus", work)
+        _one_line(e, fragment)
     assert not (work / "observed.json").exists()
 
 
 @pytest.mark.slow
 def test_a_wrong_model_fails_end_to_end(tmp_path):
-    """Held to a model whose first dense layer's bias is one higher on channel 0, the accelerator is reported
-    to differ at that layer from the first step of the first sample."""
+    """Held to a model whose first synapse layer's bias is one off on channel 0 (the layers wrap, so every
+    output of that channel changes), the accelerator is reported to differ at that layer, feature 0, from the
+    first step of the first sample."""
     case = CASES[FAST]
-    index = next(i for i, layer in enumerate(case.model.layers) if isinstance(layer, Dense))
+    index = next(i for i, layer in enumerate(case.model.layers) if isinstance(layer, (Dense, Conv1d)))
     layer = case.model.layers[index]
     bias = np.zeros(layer.weight.shape[0], np.int64) if layer.bias is None else layer.bias.astype(np.int64)
     bias[0] += 1 if bias[0] < 0 else -1
@@ -312,7 +330,8 @@ def test_a_wrong_model_fails_end_to_end(tmp_path):
     wrong = IntegerModel(case.model.input, case.model.timesteps, tuple(layers))
     verdict = verify(case, "icarus", tmp_path, wrong)
     assert not verdict.passed and verdict.mismatches > 0
-    assert verdict.first_mismatch.startswith("sample 0, step 0, layer "), verdict.first_mismatch
+    assert verdict.first_mismatch.startswith(f"sample 0, step 0, layer {index} ({layer.type}), feature 0: "), \
+        verdict.first_mismatch
 
 
 @settings(max_examples=60, deadline=None)

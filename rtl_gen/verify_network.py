@@ -138,9 +138,9 @@ def _check_sidecar(path, raw) -> dict:
         if not raw["layers"]:
             raise ValueError("no layers")
         for i, layer in enumerate(raw["layers"]):
-            for key in ("kind", "width", "features"):
-                layer["out"][key]  # noqa: B018 (presence)
-            int(layer["lanes"])
+            missing = [key for key in ("kind", "width", "features") if key not in layer["out"]]
+            if missing or not isinstance(layer.get("lanes"), int):
+                raise ValueError(f"layer {i}: 'lanes' or out {', '.join(missing) or 'fields'} missing")
         names = ["inp", "out"] + ([f"dbg{i}" for i in range(len(raw["layers"]))] if raw["debug"] else [])
         for name in names:
             port = raw["ports"][name]
