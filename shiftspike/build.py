@@ -23,6 +23,7 @@ import hashlib
 import os
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +123,29 @@ class StepResult:
     step: str
     facts: dict
     data: dict = field(default_factory=dict)
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Whether run-folder paths ``a`` and ``b`` (``x/`` a folder) name the same file or one holds the other."""
+    return a == b or (a.endswith("/") and b.startswith(a)) or (b.endswith("/") and a.startswith(b))
+
+
+def independent(a: Step, b: Step) -> bool:
+    """Whether neither step reads or writes what the other writes, so that they may run at the same time."""
+    return not any(_overlap(w, other) for w in a.writes for other in b.reads + b.writes) and not any(
+        _overlap(w, other) for w in b.writes for other in a.reads)
+
+
+def concurrent_groups(steps: tuple[Step, ...]) -> list[tuple[Step, ...]]:
+    """``steps`` in order, consecutive steps that are pairwise :func:`independent` grouped to run together
+    (synth and verify, for instance: both read the rtl step's folder, neither reads the other's results)."""
+    groups: list[list[Step]] = []
+    for step in steps:
+        if groups and all(independent(earlier, step) for earlier in groups[-1]):
+            groups[-1].append(step)
+        else:
+            groups.append([step])
+    return [tuple(group) for group in groups]
 
 
 def step_named(name: str) -> Step:
@@ -280,13 +304,29 @@ class Build:
         except OSError as exc:
             raise safe_io.OutputError(f"{self.root}: cannot create ({exc.strerror or exc})") from None
         results = []
-        for step in steps:
-            if on_start:
-                on_start(step, STEPS.index(step) + 1)
-            results.append(self.run_step(step))
-            if on_done:
-                on_done(results[-1])
+        for group in concurrent_groups(steps):
+            for step in group:
+                if on_start:
+                    on_start(step, STEPS.index(step) + 1)
+            for result in self._run_group(group):
+                results.append(result)
+                if on_done:
+                    on_done(result)
         return results
+
+    def _run_group(self, group: tuple[Step, ...]) -> list[StepResult]:
+        """Run steps that do not depend on each other at the same time (one thread each; the tools they run
+        are processes), without progress callbacks, which would interleave; the first failure is raised once
+        all have ended."""
+        if len(group) == 1:
+            return [self.run_step(group[0])]
+        progress, self.progress = self.progress, None
+        try:
+            with ThreadPoolExecutor(len(group)) as pool:
+                futures = [pool.submit(self.run_step, step) for step in group]
+                return [future.result() for future in futures]
+        finally:
+            self.progress = progress
 
     def run_step(self, step: Step) -> StepResult:
         """Check ``step``'s inputs, run it, record it. Any user-facing error becomes a :class:`BuildError`
@@ -405,8 +445,6 @@ class Build:
         return StepResult("rtl", facts, {"cores": cores, "networks": networks})
 
     def _synth(self) -> StepResult:
-        from concurrent.futures import ThreadPoolExecutor
-
         from shiftspike.rtl_gen.cores import synthesize_cores
         from shiftspike.rtl_gen.network_folder import read_network_folder, synthesize_network
 

@@ -106,3 +106,15 @@ def test_a_failed_staged_folder_leaves_nothing(tmp_path):
         (folder / "new.v").write_text("new")
     assert [p.name for p in (tmp_path / "rtl").iterdir()] == ["new.v"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rtl"]
+
+
+def test_steps_that_do_not_depend_on_each_other_run_together():
+    """Report and rtl both read the export's files only; synth and verify both read rtl/ and neither reads the
+    other's results; every other step reads what the one before it wrote."""
+    from shiftspike.build import STEPS, Step, concurrent_groups, independent
+
+    assert [[s.name for s in group] for group in concurrent_groups(STEPS)] == [
+        ["train"], ["export"], ["report", "rtl"], ["synth", "verify"], ["summary"]]
+    writer, reader = Step("a", (), ("rtl/",), ""), Step("b", ("rtl/shift/x.v",), ("out.json",), "")
+    assert not independent(writer, reader) and not independent(reader, writer)
+    assert independent(Step("c", ("rtl/",), ("c.json",), ""), Step("d", ("rtl/",), ("d/",), ""))
