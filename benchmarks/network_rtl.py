@@ -38,8 +38,8 @@ TARGET = "ecp5-45f-ooc"
 SMALL = "ecp5-25f-ooc"
 VARIANTS = ("shift", "mul")
 #: (network, lanes of the costliest layer, variant, target)
-JOBS = [(name, lanes, arith, TARGET) for name, lanes in (("digits", 16), ("digits", 32), ("random-conv", 4))
-        for arith in VARIANTS] + [("digits", 32, "shift", SMALL), ("digits", 32, "mul", SMALL)]
+JOBS = [(name, lanes, arith, TARGET) for name, lanes in (("digits", 32), ("random-conv", 4)) for arith in VARIANTS] + [
+    ("digits", 32, "shift", SMALL), ("digits", 32, "mul", SMALL)]
 SEED = 2026
 
 
