@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CONSTRAINTS := requirements/constraints.txt
 # pytest exits 5 when it collects nothing: say so and fail, never pass vacuously.
-PYTEST = run_pytest() { $(PY) -m pytest -n 2 "$$@"; rc=$$?; \
+PYTEST = run_pytest() { $(PY) -m pytest -n 2 --dist loadgroup "$$@"; rc=$$?; \
 	if [ $$rc = 5 ]; then echo "error: pytest collected no tests" >&2; fi; return $$rc; }; run_pytest
 
 .PHONY: setup demo test test-fast fuzz bench readme clean

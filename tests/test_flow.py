@@ -15,7 +15,8 @@ import sys
 import numpy as np
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.rtl]
+# One worker runs the whole module: its module-scoped flow fixture is the costliest setup of the suite.
+pytestmark = [pytest.mark.slow, pytest.mark.rtl, pytest.mark.xdist_group("flow")]
 
 TINY = """\
 [data]
