@@ -114,13 +114,14 @@ def read_network_folder(folder: Path) -> NetworkFolder:
 
 
 def synthesize_network(folder: NetworkFolder, target: str | None, x: np.ndarray | None = None,
-                       unfit_ok: bool = False) -> dict:
+                       unfit_ok: bool = False, freq_mhz: float = 100.0) -> dict:
     """Synthesize the network for ``target`` (``rtl_gen.synth.synthesize``: logic cells, FFs, block RAM,
     DSPs, Fmax) and add the cycle model's figures at Fmax for the samples of ``x [T, B, F]`` (default: one
     sample of every input value non-zero, the slowest case): ``cycles_per_sample``, ``latency_us``,
     ``samples_per_second`` (see :func:`~shiftspike.sim.network_cycles.performance`). With ``unfit_ok`` a
     network too large for the device is a row with ``does_not_fit`` (the reason), no area and no times.
-    ``target`` None: no synthesis, the row holds the cycle model's figures only (``synthesized`` False)."""
+    ``target`` None: no synthesis, the row holds the cycle model's figures only (``synthesized`` False).
+    ``freq_mhz``: the clock nextpnr is asked to meet (the row's Fmax is the one it achieves)."""
     from .synth import DoesNotFit, synthesize, unfit_result
 
     model = folder.model
@@ -128,7 +129,8 @@ def synthesize_network(folder: NetworkFolder, target: str | None, x: np.ndarray 
         hi = 1 if model.input.kind == "spike" else model.input.value_range[1]
         x = np.full((model.timesteps, 1, model.input.features), hi, model.input.dtype)
     try:
-        result = {"synthesized": False} if target is None else synthesize(folder.verilog, folder.top, target)
+        result = ({"synthesized": False} if target is None
+                  else synthesize(folder.verilog, folder.top, target, freq_mhz=freq_mhz))
     except DoesNotFit as exc:
         if not unfit_ok:
             raise
