@@ -5,7 +5,7 @@ default, which ``make demo`` writes) on its whole test split, and one random con
 pooling, dense, readout; spike input) on random inputs. For each lane setting and both variants the
 accelerator is generated without debug ports, its lanes balanced on the samples' activity, and synthesized
 (Yosys ``synth_ecp5``, nextpnr out of context, seed 1) for the ECP5-45F, whose 72 DSPs hold the multiplier
-networks; the digits networks at 32 lanes also for the ECP5-25F. Cycles per sample are the cycle model's
+networks; the shift-add digits network at 32 lanes also for the ECP5-25F. Cycles per sample are the cycle model's
 on the samples; the shift-add networks also run every sample on Verilator against the simulator (classes,
 sums and every handshake cycle). Energy per sample is the report's (``sim.report``, table horowitz45).
 
@@ -38,9 +38,10 @@ TARGET = "ecp5-45f-ooc"
 SMALL = "ecp5-25f-ooc"
 VARIANTS = ("shift", "mul")
 #: (network, lanes of the costliest layer, variant, target, the clock nextpnr is asked to meet in MHz): the
-#: 25F, nearly full, is asked for the 50 MHz it can reach.
+#: 25F, nearly full, is asked for the 50 MHz it can reach. The multiplier digits network needs 37 DSPs and
+#: does not fit the 25F's 28, so only the shift-add one is placed there.
 JOBS = [(name, lanes, arith, TARGET, 100.0) for name, lanes in (("digits", 32), ("random-conv", 4))
-        for arith in VARIANTS] + [("digits", 32, "shift", SMALL, 50.0), ("digits", 32, "mul", SMALL, 50.0)]
+        for arith in VARIANTS] + [("digits", 32, "shift", SMALL, 50)]
 SEED = 2026
 
 
@@ -67,7 +68,7 @@ def one(name: str, lanes: int, arith: str, target: str, freq_mhz: float, model, 
                                 "mismatching_classes": verdict.mismatching_classes,
                                 "cycles_equal_model": verdict.cycles == verdict.expected_cycles
                                 and verdict.cycle_deviations == 0, "passed": verdict.passed}
-    energy = build_report(model, x, load_table("horowitz45"), "benchmark input").totals["energy_pj_per_sample"]
+    energy = build_report(model, x, load_table("horowitz45"), "benchmark input").totals["energy_pj_per_sample"]["mul_free"]
     return {"network": name, "lanes_target": lanes, **row, "energy_nj_per_sample": energy / 1e3,
             "weights": sum(int(getattr(layer, "weight").size) for layer in model.layers if hasattr(layer, "weight"))}
 

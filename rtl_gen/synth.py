@@ -253,7 +253,7 @@ def _cache_path(verilog: Path, top: str, target: str, freq_mhz: float) -> Path |
         except PackageNotFoundError:
             tools.append(f"{package}=none")
     key = hashlib.sha256(verilog.read_bytes())
-    key.update(json.dumps([top, target, freq_mhz, tools, _yosys_script("v", top, DEVICES[target])]).encode())
+    key.update(json.dumps([top, target, float(freq_mhz), tools, _yosys_script("v", top, DEVICES[target])]).encode())
     return root / "synth" / f"{key.hexdigest()}.json"
 
 

@@ -275,6 +275,7 @@ def test_a_repeated_synthesis_comes_from_the_cache(tmp_path, monkeypatch):
     real_run = synth._run
     monkeypatch.setattr(synth, "_run", lambda *args: runs.append(args) or real_run(*args))
     assert synth.synthesize(verilog, "adder", "generic") == first and runs == []
+    assert synth.synthesize(verilog, "adder", "generic", freq_mhz=100) == first and runs == []  # 100 == 100.0
     entry.write_text("{ not json")
     assert synth.synthesize(verilog, "adder", "generic") == first and len(runs) == 1
     verilog.write_text(verilog.read_text().replace("4'd3", "4'd5"))
