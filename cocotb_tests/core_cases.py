@@ -90,3 +90,28 @@ def scrambled(layer: Neuron) -> Neuron:
     lo, hi = fixed.signed_range(layer.acc_width)
     theta = np.clip(-layer.theta.astype(np.int64) + 1, lo, hi)
     return dataclasses.replace(layer, sign=-layer.sign, shift=layer.shift_max - layer.shift, theta=theta)
+
+
+def briefly_trained_digits(width: float, epochs: int):
+    """``(config, network)``: the mul-free ``digits`` preset at ``width`` trained for ``epochs`` epochs (Adam,
+    seeded); for testbenches that need a real trained network without the full training run."""
+    import torch
+    import torch.nn.functional as F
+
+    from shiftspike.quant import config, presets
+    from shiftspike.quant.data import load_dataset
+    from shiftspike.quant.network import SpikingNetwork
+
+    torch.manual_seed(0)
+    cfg = config.validate(presets.preset("digits", width=width))
+    train = load_dataset("digits", "train")
+    net = SpikingNetwork(cfg.model, train.info)
+    opt = torch.optim.Adam(net.parameters(), 3e-3)
+    net.train()
+    for _ in range(epochs):
+        for x, y in train.batches(64, shuffle=True, generator=torch.Generator().manual_seed(0)):
+            loss = F.cross_entropy(net.logits(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return cfg, net

@@ -376,26 +376,12 @@ def trained_digits():
     """A digits network (preset at quarter width: 8 -> 32 -> 32 -> 10, so that Verilator builds it in about a
     minute; the flow verifies the full-size one) trained for two epochs, exported, and 4 real test samples as
     integer inputs ``[T, 4, 8]`` (``quant.inputs.test_split``)."""
-    torch = pytest.importorskip("torch")
-    import torch.nn.functional as F
+    pytest.importorskip("torch")
+    from core_cases import briefly_trained_digits
 
-    from shiftspike.quant import config, presets
-    from shiftspike.quant.data import load_dataset
     from shiftspike.quant.inputs import test_split
-    from shiftspike.quant.network import SpikingNetwork
 
-    torch.manual_seed(0)
-    cfg = config.validate(presets.preset("digits", width=0.25))
-    train = load_dataset("digits", "train")
-    net = SpikingNetwork(cfg.model, train.info)
-    opt = torch.optim.Adam(net.parameters(), 3e-3)
-    net.train()
-    for _ in range(2):
-        for x, y in train.batches(64, shuffle=True, generator=torch.Generator().manual_seed(0)):
-            loss = F.cross_entropy(net.logits(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    cfg, net = briefly_trained_digits(0.25, 2)
     model = net.integer_plan().model
     x, _ = test_split(cfg, 4)
     return NetworkCase("trained-digits", BASE_SEED, model, x)

@@ -144,24 +144,13 @@ def test_a_wrong_expectation_fails(tmp_path):
 def trained_digits():
     """A mul-free digits network trained briefly, exported, and the real currents of 4 test samples
     at the input of each of its neuron layers."""
-    torch = pytest.importorskip("torch")
-    import torch.nn.functional as F
+    pytest.importorskip("torch")
+    from core_cases import briefly_trained_digits
 
-    from shiftspike.quant import config, presets
     from shiftspike.quant.data import load_dataset
-    from shiftspike.quant.network import SpikingNetwork
 
-    torch.manual_seed(0)
-    cfg = config.validate(presets.preset("digits", width=0.5))
-    train, test = load_dataset("digits", "train"), load_dataset("digits", "test")
-    net = SpikingNetwork(cfg.model, train.info)
-    opt = torch.optim.Adam(net.parameters(), 3e-3)
-    net.train()
-    for x, y in train.batches(64, shuffle=True, generator=torch.Generator().manual_seed(0)):
-        loss = F.cross_entropy(net.logits(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    _, net = briefly_trained_digits(0.5, 1)
+    test = load_dataset("digits", "test")
     model = net.integer_plan().model
     x, _ = next(iter(test.batches(SEQUENCES, shuffle=False)))
     trace = run(model, test.info.to_int(x))
