@@ -145,7 +145,7 @@ class SynapseEngine(Engine):
         m = Module()
         t, layer, inp, out = self.timing, self.layer, self.inp_spec, self.out_spec
         lanes, groups, taps, bits = t.lanes, t.groups, t.taps, t.bits
-        ww, acc_w = layer.weight_width, layer.acc_width
+        ww = layer.weight_width
         base, target = self._geometry()
         words = self._rom()
         rom = Memory(shape=unsigned(lanes * ww), depth=len(words), init=words, attrs={"ram_style": "block"})

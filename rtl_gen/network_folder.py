@@ -69,15 +69,20 @@ def write_network_folder(model: IntegerModel, out: Path, lanes=None, arith: str 
 
 def is_network_folder(folder: Path) -> bool:
     """Whether ``folder`` holds a network sidecar (rather than neuron cores)."""
-    return any(_format(path) == NETWORK_FORMAT for path in sorted(Path(folder).glob("*.json")))
+    return bool(_sidecars(Path(folder)))
 
 
-def _format(path: Path):
-    try:
-        raw = read_json(path)
-    except FileFormatError:
-        return None
-    return raw.get("format") if isinstance(raw, dict) else None
+def _sidecars(folder: Path) -> list[tuple[Path, dict]]:
+    """``(path, parsed JSON)`` of every network sidecar in ``folder``; other or unreadable JSON is skipped."""
+    found = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            raw = read_json(path)
+        except FileFormatError:
+            continue
+        if isinstance(raw, dict) and raw.get("format") == NETWORK_FORMAT:
+            found.append((path, raw))
+    return found
 
 
 def read_network_folder(folder: Path) -> NetworkFolder:
@@ -86,12 +91,11 @@ def read_network_folder(folder: Path) -> NetworkFolder:
     folder = Path(folder)
     if not folder.is_dir():
         raise CoreFolderError(f"{folder}: no such directory")
-    found = [path for path in sorted(folder.glob("*.json")) if _format(path) == NETWORK_FORMAT]
+    found = _sidecars(folder)
     if len(found) != 1:
         raise CoreFolderError(f"{folder}: expected one network sidecar (written by `shiftspike rtl --network`), "
                               f"found {len(found)}")
-    path = found[0]
-    raw = read_json(path)
+    path, raw = found[0]
     try:
         top, arith, debug = raw["top"], raw["arith"], raw["debug"]
         lanes = [layer["lanes"] for layer in raw["layers"]]

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shiftspike.sim import Dense, IntegerModel, Neuron, Readout, TensorSpec, random_input, random_model, run
+from shiftspike.sim import Dense, IntegerModel, Readout, TensorSpec, random_input, random_model, run
 from shiftspike.sim.cycles import LATENCY
 from shiftspike.sim.network_cycles import (EngineTiming, layer_events, performance, plan_network, sample_cycles,
                                            schedule)
