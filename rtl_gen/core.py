@@ -297,16 +297,51 @@ class NeuronCore(wiring.Component):
         return Mux(negative, ~kept, kept), negative
 
     def _accumulate(self, m: Module, terms: list, lane: int) -> Signal:
-        """``H <- mode(H + term)`` for the ``(operand, carry)`` terms in tap order, at ``acc_width`` bits."""
+        """``H <- mode(H + term)`` for the ``(operand, carry)`` terms in tap order, at ``acc_width`` bits.
+
+        ``wrap`` keeps the low ``acc_width`` bits of every sum, and that is addition modulo
+        ``2^acc_width``, which is associative: the taps are summed as a balanced tree (depth
+        ``ceil(log2 k)`` adders, not ``k``), exactly equal to the chain. ``saturate`` clamps after every
+        addition, so its taps are added in order. Every addition is one two-operand adder (a carry chain):
+        a carry in rides below both operands, ``a + b + c = ((2a + c) + (2b + c)) / 2``."""
         layer = self.params.layer
-        lo, hi = fixed.signed_range(layer.acc_width)
-        h = Const(0, signed(layer.acc_width))
+        width = layer.acc_width
+        if layer.overflow == fixed.SATURATE:
+            return self._saturating_chain(m, terms, lane)
+        nodes = []
         for i, (operand, carry) in enumerate(terms):
-            total = h + operand + carry
-            nxt = Signal(signed(layer.acc_width), name=f"h{lane}_{i}")
-            if layer.overflow == fixed.SATURATE:
-                m.d.comb += nxt.eq(Mux(total > hi, hi, Mux(total < lo, lo, total)))
-            else:
-                m.d.comb += nxt.eq(total)
+            if isinstance(operand, Const) and operand.value == 0 and isinstance(carry, Const) and carry.value == 0:
+                continue
+            leaf = Signal(signed(width), name=f"t{lane}_{i}")
+            m.d.comb += leaf.eq(operand)
+            nodes.append((leaf, carry))
+        if not nodes:
+            return Const(0, signed(width))
+        level = 0
+        while len(nodes) > 1:
+            nodes = [self._wrap_pair(m, nodes[k:k + 2], f"s{lane}_{level}_{k // 2}") if k + 1 < len(nodes)
+                     else nodes[k] for k in range(0, len(nodes), 2)]
+            level += 1
+        total, carry = nodes[0]
+        if isinstance(carry, Const) and carry.value == 0:
+            return total
+        return self._wrap_pair(m, [(total, carry), (Const(0, signed(width)), Const(0, 1))], f"h{lane}")[0]
+
+    def _wrap_pair(self, m: Module, pair: list, name: str) -> tuple:
+        """``((a + b + ca) mod 2^acc_width, cb)`` of ``[(a, ca), (b, cb)]``: one adder, ``ca`` its carry in."""
+        width = self.params.layer.acc_width
+        (a, ca), (b, cb) = pair
+        total = Signal(signed(width), name=name)
+        m.d.comb += total.eq((Cat(ca, a.as_unsigned()) + Cat(ca, b.as_unsigned()))[1:width + 1])
+        return total, cb
+
+    def _saturating_chain(self, m: Module, terms: list, lane: int) -> Signal:
+        """``H <- clamp(H + operand + carry)`` in tap order, every sum exact before it is clamped."""
+        lo, hi = fixed.signed_range(self.params.layer.acc_width)
+        h = Const(0, signed(self.params.layer.acc_width))
+        for i, (operand, carry) in enumerate(terms):
+            total = (Cat(carry, h).as_signed() + Cat(carry, operand).as_signed()) >> 1
+            nxt = Signal(signed(self.params.layer.acc_width), name=f"h{lane}_{i}")
+            m.d.comb += nxt.eq(Mux(total > hi, hi, Mux(total < lo, lo, total)))
             h = nxt
         return h

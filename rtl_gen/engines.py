@@ -86,6 +86,14 @@ class Engine(wiring.Component):
             "y": Out(vector_layout(out)),
         })
 
+    def working(self, m: Module) -> Signal:
+        """The working register behind ``y``. It is not cleared by ``rst``: every step writes all of it
+        before ``done``, so no value from before a reset is ever seen. That leaves each flip-flop's one
+        set/reset input to the engine's own start of step (a bias or zero) instead of a LUT per bit."""
+        y = Signal(vector_layout(self.out_spec), reset_less=True, name="w")
+        m.d.comb += self.y.eq(y)
+        return y
+
     def nonzero(self) -> Signal:
         """``F_in`` bits, bit ``f`` set when input value ``f`` is non-zero."""
         return Cat(*(self.x[f] != 0 for f in range(self.inp_spec.features)))
@@ -151,6 +159,7 @@ class SynapseEngine(Engine):
         rom = Memory(shape=unsigned(lanes * ww), depth=len(words), init=words, attrs={"ram_style": "block"})
         m.submodules.rom = rom
         read = rom.read_port()
+        y = self.working(m)
 
         active = Signal()
         pending = Signal(inp.features)
@@ -199,16 +208,16 @@ class SynapseEngine(Engine):
             m.d.sync += [active.eq(1), pending.eq(self.nonzero()), k.eq(0), g.eq(0), b.eq(0), offset.eq(0)]
             bias = layer.bias
             for f in range(out.features):
-                m.d.sync += self.y[f].eq(0 if bias is None else int(bias[f // out.length]))
+                m.d.sync += y[f].eq(0 if bias is None else int(bias[f // out.length]))
 
-        self._accumulate(m, read.data, op_valid, op_first_bit, op_last_bit, op_bit, op_value, op_target, op_group)
+        self._accumulate(m, y, read.data, op_valid, op_first_bit, op_last_bit, op_bit, op_value, op_target, op_group)
         return m
 
     def _product_shape(self) -> Shape:
         return signed(self.layer.weight_width + self.inp_spec.width + 1)
 
-    def _accumulate(self, m, word, op_valid, first_bit, last_bit, bit, value, target, group):
-        """Stage 2: per lane, the finished product is added into accumulator (channel, ``target``)."""
+    def _accumulate(self, m, y, word, op_valid, first_bit, last_bit, bit, value, target, group):
+        """Stage 2: per lane, the finished product is added into accumulator (channel, ``target``) of ``y``."""
         t, layer, inp, out = self.timing, self.layer, self.inp_spec, self.out_spec
         ww, acc_w = layer.weight_width, layer.acc_width
         spike, serial = inp.kind == SPIKE, t.bits > 1
@@ -230,7 +239,7 @@ class SynapseEngine(Engine):
                     m.d.sync += partial.eq(term)
             channels = [g * t.lanes + p for g in range(t.groups)]
             zero = Const(0, signed(acc_w))
-            rows = [[self.y[c * out.length + q] for q in range(out.length)] if c < out.channels
+            rows = [[y[c * out.length + q] for q in range(out.length)] if c < out.channels
                     else [zero] * out.length for c in channels]
             acc = lookup([lookup(row, target, signed(acc_w)) for row in rows], group, signed(acc_w))
             new = mode_add(m, acc, term, acc_w, layer.overflow, f"acc{p}")
@@ -238,7 +247,7 @@ class SynapseEngine(Engine):
             for gi, c in enumerate(channels):
                 for q in range(out.length if c < out.channels else 0):
                     with m.If(write & (group == gi) & (target == q)):
-                        m.d.sync += self.y[c * out.length + q].eq(new)
+                        m.d.sync += y[c * out.length + q].eq(new)
 
 
 class SumPoolEngine(Engine):
@@ -254,6 +263,7 @@ class SumPoolEngine(Engine):
         layer, inp, out = self.layer, self.inp_spec, self.out_spec
         pending = Signal(inp.features)
         active = Signal()
+        y = self.working(m)
         j, any_pending = lowest_set(m, pending, "event")
         none = out.features
         targets = []
@@ -262,19 +272,19 @@ class SumPoolEngine(Engine):
             targets.append(c * out.length + q // layer.window if q // layer.window < out.length else none)
         target = lookup([Const(v, range(none + 1)) for v in targets], j, unsigned(max(1, none.bit_length())))
         value = lookup([self.x[f] for f in range(inp.features)], j, value_shape(inp))
-        acc = lookup([self.y[o] for o in range(out.features)], target, signed(layer.acc_width))
+        acc = lookup([y[o] for o in range(out.features)], target, signed(layer.acc_width))
         new = mode_add(m, acc, value, layer.acc_width, layer.overflow, "pooled")
         m.d.comb += self.done.eq(active & ~any_pending)
         with m.If(active & any_pending):
             m.d.sync += pending.eq(pending & ~(Const(1, inp.features) << j))
             for o in range(out.features):
                 with m.If(target == o):
-                    m.d.sync += self.y[o].eq(new)
+                    m.d.sync += y[o].eq(new)
         with m.If(self.done):
             m.d.sync += active.eq(0)
         with m.If(self.start):
             m.d.sync += [active.eq(1), pending.eq(self.nonzero())]
-            m.d.sync += [self.y[o].eq(0) for o in range(out.features)]
+            m.d.sync += [y[o].eq(0) for o in range(out.features)]
         return m
 
 
@@ -306,6 +316,7 @@ class NeuronEngine(Engine):
                 m.d.sync += issuing.eq(0)
         with m.If(self.start):
             m.d.sync += [issuing.eq(1), issue_group.eq(0), out_group.eq(0)]
+        y = self.working(m)
         finished = Signal()
         m.d.comb += self.done.eq(finished)
         m.d.sync += finished.eq(0)
@@ -317,7 +328,7 @@ class NeuronEngine(Engine):
                     for p in range(lanes):
                         f = g * lanes + p
                         if f < inp.features:
-                            m.d.sync += self.y[f].eq(core.out.payload.spikes[p])
+                            m.d.sync += y[f].eq(core.out.payload.spikes[p])
         return m
 
 
@@ -331,11 +342,12 @@ class ReadoutEngine(Engine):
     def elaborate(self, platform):
         m = Module()
         layer = self.layer
+        y = self.working(m)
         finished = Signal()
         m.d.sync += finished.eq(self.start)
         m.d.comb += self.done.eq(finished)
         with m.If(self.start):
             for f in range(self.out_spec.features):
-                base = Mux(self.first, 0, self.y[f])
-                m.d.sync += self.y[f].eq(mode_add(m, base, self.x[f], layer.acc_width, layer.overflow, f"sum{f}"))
+                base = Mux(self.first, 0, y[f])
+                m.d.sync += y[f].eq(mode_add(m, base, self.x[f], layer.acc_width, layer.overflow, f"sum{f}"))
         return m

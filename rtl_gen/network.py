@@ -11,7 +11,9 @@ at bits ``[f*w, (f+1)*w)``), ``out`` (stream, one beat per sample of ``T = model
 steps: ``sums``, the last layer's output at step ``T-1``, and ``label``, its argmax, lowest index on
 ties), and with ``debug`` ``dbg<i>`` (``valid``, ``payload``; never stalls) for every layer: its
 output vector, one pulse per step. ``rst`` (synchronous) clears a sample in flight; the next input
-beat is step 0.
+beat is step 0. It clears the handshake state (full, busy, hold, step counters), not the data registers
+(input, ``W``, ``O``): each is written before it is read again, and a flip-flop with no reset to obey
+spends no LUT on its engine's own start-of-step value.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ class NetworkTop(wiring.Component):
         m = Module()
         model, steps = self.model, self.model.timesteps
         count = len(model.layers)
-        in_full, in_reg = Signal(), Signal(vector_layout(model.input))
+        in_full, in_reg = Signal(), Signal(vector_layout(model.input), reset_less=True)
         m.d.comb += self.inp.ready.eq(~in_full)
         with m.If(self.inp.valid & ~in_full):
             m.d.sync += [in_reg.eq(self.inp.payload), in_full.eq(1)]
@@ -103,7 +105,8 @@ class NetworkTop(wiring.Component):
             sample_end = step == steps - 1
             full = Signal(name=f"full{i}")
             publish = hold & (~(sample_end & self.out.valid) if last else ~full)
-            out_reg = Signal(vector_layout(model.specs[i + 1]), name=f"o{i}") if self.debug or not last else None
+            out_reg = (Signal(vector_layout(model.specs[i + 1]), reset_less=True, name=f"o{i}")
+                       if self.debug or not last else None)
             with m.If(publish):
                 m.d.sync += [hold.eq(0), step.eq(Mux(sample_end, 0, step + 1))]
                 if out_reg is not None:
