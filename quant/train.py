@@ -254,7 +254,8 @@ def _train(cfg: RunConfig, out: Path, resume: bool, console: Console, progress: 
             console.log(f"epoch {m.epoch}: loss {m.train_loss:.4f}, train {m.train_accuracy:.4f}, "
                         f"test {m.test_accuracy:.4f}, {m.samples_per_s:.0f} samples/s")
     select = autoselect_report()
-    console.print(select["summary"])
+    if select["summary"]:
+        console.print(select["summary"], markup=False, highlight=False, soft_wrap=True)
     summary = {
         "dataset": train_data.name, "neuron": cfg.model.neuron, "epochs": cfg.train.epochs,
         "test_accuracy": evaluate(net, test_data), "train_seconds": sum(m.seconds for m in metrics),

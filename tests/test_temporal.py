@@ -1,10 +1,9 @@
 """The temporal convolution: every implementation against the float64 reference (forward and
-both gradients), bit-exactness of the exact ones on power-of-two data, and the autoselect
-cache. The disk cache lives in a per-test temporary directory, never the user's home."""
+both gradients) and bit-exactness of the exact ones on power-of-two data (the automatic choice:
+``test_autoselect.py``). The disk cache lives in a per-test temporary directory, never the user's home."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -15,7 +14,6 @@ from shiftspike.quant.temporal import (
     EXACT,
     IMPLEMENTATIONS,
     TOEPLITZ_MAX_STEPS,
-    autoselect_report,
     reference,
     temporal_conv,
 )
@@ -153,74 +151,6 @@ def small_layer(steps=12, dtype=torch.float32):
     x = torch.randn(steps, 2, 3, generator=gen, dtype=dtype)
     weight = torch.randn(3, 4, generator=gen, dtype=dtype)
     return x, weight
-
-
-def test_autoselect_times_once_and_caches_on_disk():
-    x, weight = small_layer()
-    out = temporal_conv(x, weight, 2)
-    report = autoselect_report()
-    assert report["timed"] == 1 and report["from_disk"] == 0 and report["seconds"] > 0
-    (key, choice), = report["choices"].items()
-    assert choice in IMPLEMENTATIONS and "T=12 B=2 C=3" in key and choice in report["summary"]
-    torch.testing.assert_close(out.double(), reference(x, weight, 2), rtol=1e-5, atol=1e-5)
-    seconds = report["seconds"]
-    temporal_conv(x, weight, 2)  # in-process record: no timing
-    assert autoselect_report()["seconds"] == seconds
-    cached = json.loads(autoselect.cache_path().read_text())
-    assert cached["choices"][key]["impl"] == choice
-    autoselect.reset()  # a new process: reads the file, times nothing
-    temporal_conv(x, weight, 2)
-    report = autoselect_report()
-    assert report["timed"] == 0 and report["from_disk"] == 1 and report["seconds"] == 0.0
-    assert report["choices"] == {key: choice}
-
-
-@pytest.mark.parametrize("text", ["{not json", "[" * 100_000, '{"version": 1, "choices": {"k": {"impl": 1' + "0" * 5000 + "}}}"],
-                         ids=["not-json", "deep-nesting", "long-integer"])
-def test_autoselect_tolerates_a_corrupt_cache_file(text):
-    path = autoselect.cache_path()
-    path.parent.mkdir(parents=True)
-    path.write_text(text)
-    x, weight = small_layer()
-    temporal_conv(x, weight, 1)
-    assert autoselect_report()["timed"] == 1
-    assert len(json.loads(path.read_text())["choices"]) == 1
-
-
-def test_autoselect_survives_an_unwritable_cache(tmp_path, monkeypatch):
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("")
-    monkeypatch.setenv("SHIFTSPIKE_CACHE_DIR", str(blocker))  # a file where the directory should be
-    x, weight = small_layer()
-    with pytest.warns(RuntimeWarning, match="could not write"):
-        temporal_conv(x, weight, 1)
-    assert autoselect_report()["timed"] == 1
-
-
-def test_autoselect_exact_never_picks_fft():
-    x, weight = small_layer()
-    x = (x * 64).round()  # integers, power-of-two weights: the exact result is representable
-    weight = torch.sign(weight) * 2.0 ** torch.randint(-3, 3, weight.shape)
-    key = autoselect.shape_key(tuple(x.shape), weight.shape[1], 1, x.dtype, True)
-    path = autoselect.cache_path()
-    path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"version": autoselect.FORMAT_VERSION, "choices": {key: {"impl": "fft"}}}))
-    out = temporal_conv(x, weight, 1, exact=True)
-    assert torch.equal(out, reference(x, weight, 1).float())
-    report = autoselect_report()
-    assert report["timed"] == 1  # the cached "fft" is not allowed for an exact key: timed again
-    assert report["choices"][key] in EXACT
-    assert "fft" not in autoselect.candidates(64, exact=True)
-    assert "fft" in autoselect.candidates(64, exact=False)
-
-
-def test_autoselect_skips_inapplicable_and_can_stay_off_disk(monkeypatch):
-    assert "toeplitz" not in autoselect.candidates(TOEPLITZ_MAX_STEPS + 1, exact=False)
-    monkeypatch.setenv("SHIFTSPIKE_DISK_CACHE", "0")
-    assert autoselect.cache_path() is None
-    x, weight = small_layer()
-    temporal_conv(x, weight, 1)
-    assert autoselect_report()["timed"] == 1
 
 
 def test_invalid_arguments():

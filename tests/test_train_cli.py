@@ -1,5 +1,7 @@
 """`shiftspike train` and `shiftspike export`: runs, determinism, resume, checkpoints and bad input."""
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -27,10 +29,25 @@ def _train(out, *extra):
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
+def trained(tmp_path_factory):
+    """A short run of the digits preset: its folder and what it printed to stderr on a 40-column console."""
     out = tmp_path_factory.mktemp("runs") / "digits"
-    assert _train(out) == 0
-    return out
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stderr(io.StringIO()) as stderr:
+        patch.setenv("COLUMNS", "40")
+        assert _train(out) == 0
+    return out, stderr.getvalue()
+
+
+@pytest.fixture(scope="module")
+def run_dir(trained):
+    return trained[0]
+
+
+def test_train_prints_one_autoselect_line(trained):
+    out, stderr = trained
+    line = json.loads((out / "summary.json").read_text())["autoselect"]["summary"]
+    assert line.startswith("autoselect in ") and (" for [T=" in line or " shapes: " in line)
+    assert [text for text in stderr.splitlines() if "autoselect" in text] == [line]  # whole, not wrapped
 
 
 def test_train_writes_metrics_checkpoint_and_summary(run_dir):
