@@ -24,6 +24,8 @@ from shiftspike.sim.errors import FileFormatError, ShiftspikeError
 
 NEURONS = ("mulfree", "float", "psn", "masked-psn", "sliding-psn", "lif", "lif-soft", "psu", "ipsu", "rpsu",
            "dyndecay", "dyndecay-int", "saf")
+#: The temporal-convolution implementations a config may name (``quant.temporal``), and ``auto``.
+IMPLS = ("fused", "auto", "conv1d", "taploop", "toeplitz", "fft")
 
 
 #: Most layers a model may list.
@@ -108,7 +110,10 @@ class ModelConfig(_Strict):
     v_threshold: float = Field(default=0.5, gt=0.0)
     #: Most spikes per step of ``dyndecay-int``.
     max_spikes: int = Field(default=4, ge=1, le=64)
-    impl: Literal["auto", "conv1d", "taploop", "toeplitz", "fft", "fused"] = "auto"
+    #: The temporal convolution. Its summation order is part of the float arithmetic, so the default is one
+    #: fixed implementation: the same seed trains the same weights on every machine. ``auto`` times the
+    #: candidates and may pick another (faster here, rounded differently) on a loaded or other machine.
+    impl: Literal[IMPLS] = "fused"
 
     @model_validator(mode="after")
     def _check(self) -> "ModelConfig":

@@ -156,7 +156,7 @@ def add_verbs(verbs) -> None:
     p.add_argument("--network-samples", type=positive,
                    help="test samples the network runs on Verilator (default: all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(func=cmd_flow, dataset=None, neuron=None)
+    p.set_defaults(func=cmd_flow, dataset=None, neuron=None, impl=None)
 
     p = verbs.add_parser("inputs", help="write the test split of a training run's dataset as integer model input")
     p.add_argument("run", help="run directory written by `shiftspike train`")

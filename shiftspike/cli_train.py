@@ -31,6 +31,8 @@ def resolve_config(args):
             raw.setdefault("train", {})[key] = value
     if args.neuron:
         raw["model"]["neuron"] = args.neuron
+    if args.impl:
+        raw["model"]["impl"] = args.impl
     return config.validate(raw, args.config or f"preset {name}"), name
 
 
@@ -109,7 +111,7 @@ def cmd_init(args) -> None:
 
 
 def add_verbs(verbs) -> None:
-    from shiftspike.quant.config import NEURONS
+    from shiftspike.quant.config import IMPLS, NEURONS
     from shiftspike.quant.presets import PRESETS
 
     p = verbs.add_parser("train", help="quantization-aware training of a spiking network")
@@ -122,6 +124,9 @@ def add_verbs(verbs) -> None:
     p.add_argument("--seed", type=seed)
     p.add_argument("--width", type=positive_width, default=1.0, help="scale the preset's hidden sizes")
     p.add_argument("--neuron", choices=NEURONS, help="override the neuron (float baselines do not export)")
+    p.add_argument("--impl", choices=IMPLS,
+                   help="override the temporal convolution (default fused; auto times the candidates on this "
+                        "machine, which can train other weights elsewhere)")
     p.add_argument("--out", help="run directory (default: runs/<preset or config name>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

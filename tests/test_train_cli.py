@@ -28,14 +28,19 @@ def _train(out, *extra):
                  "--no-progress", *extra])
 
 
+def _train_on_40_columns(out, *extra) -> str:
+    """Train into ``out`` on a 40-column console; what it printed to stderr."""
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stderr(io.StringIO()) as stderr:
+        patch.setenv("COLUMNS", "40")
+        assert _train(out, *extra) == 0
+    return stderr.getvalue()
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A short run of the digits preset: its folder and what it printed to stderr on a 40-column console."""
     out = tmp_path_factory.mktemp("runs") / "digits"
-    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stderr(io.StringIO()) as stderr:
-        patch.setenv("COLUMNS", "40")
-        assert _train(out) == 0
-    return out, stderr.getvalue()
+    return out, _train_on_40_columns(out)
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +48,28 @@ def run_dir(trained):
     return trained[0]
 
 
-def test_train_prints_one_autoselect_line(trained):
+def test_the_default_implementation_is_fixed_and_prints_no_autoselect_line(trained):
     out, stderr = trained
+    assert json.loads((out / "config.json").read_text())["model"]["impl"] == "fused"
+    assert "autoselect" not in stderr
+
+
+def test_the_default_training_never_times_the_implementations(tmp_path, monkeypatch):
+    """What the default config trains cannot depend on how busy the machine is: nothing is timed."""
+    from shiftspike.quant.temporal import autoselect
+
+    def refuse(*args):
+        raise AssertionError("the default config timed an implementation")
+
+    autoselect.reset()
+    monkeypatch.setattr(autoselect, "timed_run", refuse)
+    assert _train(tmp_path / "fixed", "--epochs", "1") == 0
+
+
+def test_train_with_impl_auto_prints_one_autoselect_line(tmp_path):
+    out = tmp_path / "auto"
+    stderr = _train_on_40_columns(out, "--impl", "auto", "--epochs", "1")
+    assert json.loads((out / "config.json").read_text())["model"]["impl"] == "auto"
     line = json.loads((out / "summary.json").read_text())["autoselect"]["summary"]
     assert line.startswith("autoselect in ") and (" for [T=" in line or " shapes: " in line)
     assert [text for text in stderr.splitlines() if "autoselect" in text] == [line]  # whole, not wrapped
