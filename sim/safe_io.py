@@ -251,13 +251,15 @@ class Outputs:
         path = check_writable(path)
         if any(path.resolve() == dest.resolve() for dest, _ in self._staged):
             raise OutputError(f"{path}: named twice as an output")
+        tmp = _temp_name(path, suffix)
+        # registered before it exists: a SIGTERM (raised as an exception) right after it is created still
+        # finds it in the list that the unwinding removes
+        self._staged.append((path, tmp))
         try:
             _remove_stale(path)
-            tmp = _temp_name(path, suffix)
             tmp.touch(exist_ok=False)
         except OSError as exc:
             raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
-        self._staged.append((path, tmp))
         return tmp
 
     def __enter__(self) -> Outputs:
