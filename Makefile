@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) scripts/setup_system.sh
 	$(PY) -m pip install -q --disable-pip-version-check -c $(CONSTRAINTS) -e '.[train,rtl,dev]'
 	touch $(STAMP)
 
-# The multiplier network is placed too: on the default ECP5-25F it is refused right after packing (it needs
+# The multiplier network is placed too: on the default ECP5-25F nextpnr refuses it before placement (it needs
 # more DSPs than the device has), so the comparison costs its Yosys run, not a second place and route.
 demo: $(STAMP)
 	$(VENV)/bin/shiftspike flow --out runs/demo --network-comparison

@@ -304,10 +304,9 @@ class NeuronCore(wiring.Component):
         ``ceil(log2 k)`` adders, not ``k``), exactly equal to the chain. ``saturate`` clamps after every
         addition, so its taps are added in order. Every addition is one two-operand adder (a carry chain):
         a carry in rides below both operands, ``a + b + c = ((2a + c) + (2b + c)) / 2``."""
-        layer = self.params.layer
-        width = layer.acc_width
-        if layer.overflow == fixed.SATURATE:
+        if self.params.layer.overflow == fixed.SATURATE:
             return self._saturating_chain(m, terms, lane)
+        width = self.params.layer.acc_width
         nodes = []
         for i, (operand, carry) in enumerate(terms):
             if isinstance(operand, Const) and operand.value == 0 and isinstance(carry, Const) and carry.value == 0:
@@ -337,11 +336,12 @@ class NeuronCore(wiring.Component):
 
     def _saturating_chain(self, m: Module, terms: list, lane: int) -> Signal:
         """``H <- clamp(H + operand + carry)`` in tap order, every sum exact before it is clamped."""
-        lo, hi = fixed.signed_range(self.params.layer.acc_width)
-        h = Const(0, signed(self.params.layer.acc_width))
+        width = self.params.layer.acc_width
+        lo, hi = fixed.signed_range(width)
+        h = Const(0, signed(width))
         for i, (operand, carry) in enumerate(terms):
             total = (Cat(carry, h).as_signed() + Cat(carry, operand).as_signed()) >> 1
-            nxt = Signal(signed(self.params.layer.acc_width), name=f"h{lane}_{i}")
+            nxt = Signal(signed(width), name=f"h{lane}_{i}")
             m.d.comb += nxt.eq(Mux(total > hi, hi, Mux(total < lo, lo, total)))
             h = nxt
         return h

@@ -66,3 +66,15 @@ def _private_autoselect_cache(tmp_path_factory):
         del os.environ["SHIFTSPIKE_CACHE_DIR"]
     else:
         os.environ["SHIFTSPIKE_CACHE_DIR"] = previous
+
+
+@pytest.fixture
+def private_autoselect(tmp_path, monkeypatch):
+    """A fresh autoselect: its disk cache in this test's own folder (enabled), nothing remembered in memory."""
+    from shiftspike.quant.temporal import autoselect
+
+    monkeypatch.setenv("SHIFTSPIKE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("SHIFTSPIKE_DISK_CACHE", raising=False)
+    autoselect.reset()
+    yield
+    autoselect.reset()

@@ -17,6 +17,8 @@ import torch
 from shiftspike.quant.temporal import EXACT, TOEPLITZ_MAX_STEPS, autoselect_report, reference, temporal_conv
 from shiftspike.quant.temporal import autoselect
 
+pytestmark = pytest.mark.usefixtures("private_autoselect")
+
 #: Seconds per run of a quiet machine: fused fastest, fft dropped after its warm-up (5 > 4 x 1 ms).
 QUIET = {"fused": 1e-3, "conv1d": 2e-3, "taploop": 3e-3, "toeplitz": 4e-3, "fft": 5e-3}
 DILATION = 2
@@ -36,15 +38,6 @@ class FakeTimer:
         done = self.calls.count(name)
         self.calls.append(name)
         return runs[min(done, len(runs) - 1)]
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SHIFTSPIKE_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("SHIFTSPIKE_DISK_CACHE", raising=False)
-    autoselect.reset()
-    yield
-    autoselect.reset()
 
 
 @pytest.fixture

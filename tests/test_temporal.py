@@ -17,19 +17,11 @@ from shiftspike.quant.temporal import (
     reference,
     temporal_conv,
 )
-from shiftspike.quant.temporal import autoselect
 from shiftspike.quant.temporal.fused import fused, release_buffers
 
+pytestmark = pytest.mark.usefixtures("private_autoselect")
+
 DTYPES = (torch.float32, torch.float64)
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SHIFTSPIKE_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("SHIFTSPIKE_DISK_CACHE", raising=False)
-    autoselect.reset()
-    yield
-    autoselect.reset()
 
 
 @st.composite
@@ -170,3 +162,9 @@ def test_invalid_arguments():
     long_x, long_w = small_layer(steps=TOEPLITZ_MAX_STEPS + 1)
     with pytest.raises(ValueError, match="TOEPLITZ_MAX_STEPS"):
         temporal_conv(long_x, long_w, 1, impl="toeplitz")
+
+
+def test_a_config_names_exactly_the_implementations_and_auto():
+    from shiftspike.quant.config import IMPLS
+
+    assert sorted(IMPLS) == sorted([*IMPLEMENTATIONS, "auto"])

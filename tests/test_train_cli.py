@@ -13,6 +13,7 @@ import torch
 from shiftspike.cli import main
 from shiftspike.quant import checkpoint, config, presets
 from shiftspike.quant.data import InputInfo
+from shiftspike.quant.temporal import autoselect
 from shiftspike.quant.network import SpikingNetwork
 from shiftspike.sim import load
 
@@ -56,7 +57,6 @@ def test_the_default_implementation_is_fixed_and_prints_no_autoselect_line(train
 
 def test_the_default_training_never_times_the_implementations(tmp_path, monkeypatch):
     """What the default config trains cannot depend on how busy the machine is: nothing is timed."""
-    from shiftspike.quant.temporal import autoselect
 
     def refuse(*args):
         raise AssertionError("the default config timed an implementation")
