@@ -373,8 +373,8 @@ def network_rtl_table(data: dict) -> str:
     text += "\n" + bullets(lines)
     digits = [r for r in rows if r["network"] == "digits" and r["arith"] == "shift" and r["latency_us"] is not None]
     if digits:
-        best = min(digits, key=lambda r: (r["target"] != data["meta"].get("small"), r["logic_cells"], r["latency_us"]))
-        anchors = [["shiftspike (above: the digits network on the smallest device)", "sequential 8x8 digits, 360 test samples",
+        best = min(digits, key=lambda r: r["latency_us"])
+        anchors = [["shiftspike (above: the fastest shift-add digits network)", "sequential 8x8 digits, 360 test samples",
                     f"{best['weights']:,} weights, {len(best['lanes'])} layers", best["target"],
                     _cell(best["logic_cells"]), f"{best['latency_us']:.1f}"]]
         anchors += [[name, dataset, size, device, "-" if luts is None else f"{luts:,}", f"{us:g}"]
