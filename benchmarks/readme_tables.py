@@ -49,7 +49,7 @@ ENERGY_NAMES = {"mulfree": "integer mul-free network (shift-add taps)",
 ENERGY_SHORT = {"float": "a multiplier per tap", "psn": "PSN matrices"}
 #: Simulator implementations that are modes of our own simulator, not references to compare against.
 SIM_OURS = "numba-seq"
-SIM_OWN_MODES = ("numba-seq", "numba-step", "numpy-ref")
+SIM_OWN_MODES = ("numba-seq", "numba-step", "stream", "stream-chunk", "numpy-ref")
 #: train_speed.json goal flag per row -> (word naming it in the JSON's goals, the ratio it tests, that ratio's label)
 SPEED_GOALS = {"goal_psn": ("PSN", "vs_psn", "PSN / ours"),
                "goal_conv1d": ("conv1d", "vs_conv1d", "grouped conv1d / ours"),

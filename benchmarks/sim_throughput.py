@@ -4,7 +4,10 @@ For each layer size (C channels, k taps, dilation d, T steps, batch B) it times:
 
 * ``numpy-ref``: the NumPy reference simulator (``run_reference``);
 * ``numba-seq``: the Numba simulator over the whole sequence (``run``), op counting included;
-* ``numba-step``: the Numba simulator step by step (``Stepper``), op counting included;
+* ``numba-step``: ``Stepper.run``, the streaming simulator fed the whole sequence in one call, op counting
+  included;
+* ``stream``: the streaming simulator (``Stream``) fed one step per call, ``feed(x[t:t + 1])``;
+* ``stream-chunk``: the same fed ``STREAM_CHUNK`` steps per call;
 * ``torch-f32``: PyTorch float32 doing the same arithmetic: a grouped dilated ``conv1d``
   (time-last, left zero padding) and the threshold compare, under ``no_grad``.
 
@@ -32,7 +35,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from shiftspike.sim import IntegerModel, Neuron, Stepper, TensorSpec, run, run_reference
+from shiftspike.sim import IntegerModel, Neuron, Stepper, Stream, TensorSpec, run, run_reference
 from shiftspike.sim.opcount import layer_ops
 
 IN_WIDTH = 16
@@ -48,6 +51,7 @@ SIZES = [  # C, k, d, T, B
 QUICK_SIZES = [(64, 4, 1, 256, 16), (128, 16, 4, 1024, 8)]
 REFERENCE_MAX_TAP_OPS = 1 << 28
 STEP_MAX_STEPS = 4096
+STREAM_CHUNK = 64
 
 
 def layer(channels: int, taps: int, dilation: int, steps: int, seed: int) -> IntegerModel:
@@ -117,6 +121,13 @@ def measure(size, repeat: int, seed: int) -> dict:
         trace = stepper.run(x)
         layer_ops(model, 0, trace)
 
+    stream = Stream(model, batch, timesteps=steps)
+
+    def stream_feed(chunk: int):
+        stream.reset()
+        for t in range(0, steps, chunk):
+            stream.feed(x[t:t + chunk])
+
     def torch_f32():
         with torch.no_grad():
             forward(x_torch)
@@ -129,6 +140,11 @@ def measure(size, repeat: int, seed: int) -> dict:
     if steps <= STEP_MAX_STEPS:
         assert np.array_equal(stepper.run(x).output, expected)
         result["seconds"]["numba-step"] = best_time(numba_step, 1)
+    stream.reset()
+    fed = np.concatenate([stream.feed(x[t:t + 1]).output for t in range(steps)])
+    assert np.array_equal(fed, expected), "the stream and the whole sequence disagree"
+    result["seconds"]["stream"] = best_time(lambda: stream_feed(1), repeat)
+    result["seconds"]["stream-chunk"] = best_time(lambda: stream_feed(STREAM_CHUNK), repeat)
     if updates * taps <= REFERENCE_MAX_TAP_OPS:
         assert np.array_equal(run_reference(model, x).output, expected)
         result["seconds"]["numpy-ref"] = best_time(lambda: run_reference(model, x), 1)
@@ -136,14 +152,14 @@ def measure(size, repeat: int, seed: int) -> dict:
     return result
 
 
-IMPLS = ("numba-seq", "numba-step", "numpy-ref", "torch-f32")
+IMPLS = ("numba-seq", "numba-step", "stream", "stream-chunk", "numpy-ref", "torch-f32")
 
 
 def markdown(results: list[dict], bandwidth: float) -> str:
     lines = [
         "| C | k | d | T | B | " + " | ".join(f"{i} (M upd/s)" for i in IMPLS)
-        + " | numba-seq / torch | numba-seq G tap-ops/s | x memory floor |",
-        "|" + "---|" * (5 + len(IMPLS) + 3),
+        + " | numba-seq / torch | stream / numba-seq | numba-seq G tap-ops/s | x memory floor |",
+        "|" + "---|" * (5 + len(IMPLS) + 4),
     ]
     for r in results:
         rates = [r["neuron_updates"] / r["seconds"][i] / 1e6 if i in r["seconds"] else None for i in IMPLS]
@@ -152,7 +168,8 @@ def markdown(results: list[dict], bandwidth: float) -> str:
         lines.append(
             f"| {r['C']} | {r['k']} | {r['d']} | {r['T']} | {r['B']} | "
             + " | ".join("-" if v is None else f"{v:,.1f}" for v in rates)
-            + f" | {ratio:.2f}x | {r['tap_ops'] / r['seconds']['numba-seq'] / 1e9:.2f}"
+            + f" | {ratio:.2f}x | {r['seconds']['numba-seq'] / r['seconds']['stream']:.0%}"
+            + f" | {r['tap_ops'] / r['seconds']['numba-seq'] / 1e9:.2f}"
             + f" | {r['seconds']['numba-seq'] / floor:.1f}x |"
         )
     return "\n".join(lines) + "\n"
