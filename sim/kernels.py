@@ -328,18 +328,19 @@ def readout(x, width, saturate, out, nnz):
 # Streaming: every layer of a model, one time step after another, from the packed model of ``stream.py``.
 # Layer kinds and the columns of its layer table (one int64 row per layer). X_AT, Y_AT, WORK_AT: the layer's
 # input, output and work space (int64) in ``state``; PARAM_AT, THETA_AT: its weights (dense: [C_in, C_out],
-# conv1d: [C_out, C_in, K], neuron: taps [k, C x L] in the lane type) and its bias (int64) or per-position
-# thresholds ([C x L], lane type) in ``params``; KSIZE: conv1d's K or sumpool's window; a neuron's LANE_AT:
-# accumulator lanes [B x C x L] (int64 if LANES64, else int32) and STATE_AT: history [ROWS, B x C x L] in
-# the dtype of code HISTORY_DTYPE (a readout's sums [B x F], int64), in ``state``; OUT_AT, MEM_AT, NZ_AT,
-# SPIKES_AT: the output, membrane, non-zero-input and spike regions of an output block, in values per step,
-# in the block buffer of dtype code OUT_DTYPE, MEM_DTYPE and int64. Offsets into ``params`` and ``state``
-# count int64 slots; a region of another dtype starts at a slot and is viewed in its dtype.
+# conv1d: [C_out, C_in, K], neuron: taps [k, GROUP] in the lane type, GROUP = C x L or B x C x L) and its
+# bias (int64) or thresholds ([GROUP], lane type) in ``params``; KSIZE: conv1d's K or sumpool's window; a
+# neuron's LANE_AT: accumulator lanes [B x C x L] (int64 if LANES64, else int32) and STATE_AT: history
+# [ROWS, B x C x L] in the lane type (a readout's sums [B x F], int64), in ``state``;
+# OUT_AT, MEM_AT, NZ_AT, SPIKES_AT: the output, membrane, non-zero-input and spike regions of an output
+# block, in values per step, in the block buffer of dtype code OUT_DTYPE, MEM_DTYPE and int64. Offsets into
+# ``params`` and ``state`` count int64 slots; a region of another dtype starts at a slot and is viewed in
+# its dtype.
 DENSE, CONV1D, SUMPOOL, NEURON, READOUT = range(5)
 (KIND, BATCH, C_IN, L_IN, C_OUT, L_OUT, ACC_WIDTH, SATURATE, X_AT, Y_AT, WORK_AT, PARAM_AT, THETA_AT, KSIZE,
- STRIDE, PADDING, TAPS, DILATION, LANES64, LANE_AT, HISTORY_DTYPE, ROWS, STATE_AT, OUT_DTYPE, OUT_AT,
- MEM_DTYPE, MEM_AT, NZ_LEN, NZ_AT, SPIKES_AT, COLUMNS) = range(31)
-#: The dtypes of the codes OUT_DTYPE, MEM_DTYPE and HISTORY_DTYPE.
+ STRIDE, PADDING, TAPS, DILATION, LANES64, LANE_AT, ROWS, STATE_AT, OUT_DTYPE, OUT_AT, MEM_DTYPE, MEM_AT,
+ NZ_LEN, NZ_AT, SPIKES_AT, GROUP, COLUMNS) = range(31)
+#: The dtypes of the codes OUT_DTYPE and MEM_DTYPE.
 DTYPES = tuple(np.dtype(d) for d in (np.int8, np.int16, np.int32, np.int64))
 
 
@@ -492,31 +493,18 @@ def _readout_step(row, state, nz):
 def _neuron_lanes(row, t, params, state, want_membrane, nz):
     """One step of a neuron layer in its lane type; returns the spikes."""
     if row[LANES64]:
-        return _neuron_history(row, t, params, state, want_membrane, nz, np.int64)
-    return _neuron_history(row, t, params, state, want_membrane, nz, np.int32)
-
-
-@njit(inline="always")
-def _neuron_history(row, t, params, state, want_membrane, nz, lanes):
-    code = row[HISTORY_DTYPE]
-    if code == 0:
-        return _neuron_step(row, t, params, state, want_membrane, nz, lanes, np.int8)
-    if code == 1:
-        return _neuron_step(row, t, params, state, want_membrane, nz, lanes, np.int16)
-    if code == 2:
-        return _neuron_step(row, t, params, state, want_membrane, nz, lanes, np.int32)
-    return _neuron_step(row, t, params, state, want_membrane, nz, lanes, np.int64)
+        return _neuron_step(row, t, params, state, want_membrane, nz, np.int64)
+    return _neuron_step(row, t, params, state, want_membrane, nz, np.int32)
 
 
 @njit
-def _neuron_step(row, t, params, state, want_membrane, nz, lanes, history_dtype):
-    positions = row[C_IN] * row[L_IN]
-    neurons = row[BATCH] * positions
+def _neuron_step(row, t, params, state, want_membrane, nz, lanes):
+    neurons, group = row[BATCH] * row[C_IN] * row[L_IN], row[GROUP]
     x, y = state[row[X_AT]:row[X_AT] + neurons], state[row[Y_AT]:row[Y_AT] + neurons]
     membrane = state[row[WORK_AT]:row[WORK_AT] + neurons]
-    history = _typed(state, row[STATE_AT], row[ROWS] * neurons, history_dtype).reshape(row[ROWS], neurons)
-    coef = _typed(params, row[PARAM_AT], row[TAPS] * positions, lanes).reshape(row[TAPS], positions)
-    theta = _typed(params, row[THETA_AT], positions, lanes)
+    history = _typed(state, row[STATE_AT], row[ROWS] * neurons, lanes).reshape(row[ROWS], neurons)
+    coef = _typed(params, row[PARAM_AT], row[TAPS] * group, lanes).reshape(row[TAPS], group)
+    theta = _typed(params, row[THETA_AT], group, lanes)
     acc = _typed(state, row[LANE_AT], neurons, lanes)
     nz[0], spikes = neuron_step(history, t, row[DILATION], coef, theta, x, row[ACC_WIDTH], row[SATURATE] != 0,
                                 acc, y, membrane, want_membrane)

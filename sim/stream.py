@@ -7,12 +7,12 @@ layer through it in one Numba call, :func:`~.kernels.advance`, from the model pa
 * the layer table ``[layers, COLUMNS]`` int64: one row per layer holding everything its step needs (kind,
   shapes, widths, and the offsets of its parameters, state, work space and outputs);
 * the parameters ``params``: int64 dense and conv1d weights and biases; each neuron layer's taps ``[k, C x
-  L]`` and thresholds ``[C x L]`` per position in its lane type (int32 or int64, see
-  :func:`~.kernels.lane_dtype`);
+  L]`` and thresholds ``[C x L]`` per position (or per neuron ``B x C x L`` for a small layer, see
+  :data:`BATCH_TAPS_BYTES`) in its lane type (int32 or int64, see :func:`~.kernels.lane_dtype`);
 * the state ``state``: one step's activations (int64), each layer's work space, each neuron layer's
-  history ``[R, B x C x L]`` in the storage dtype of its input (``R = min(depth, timesteps)`` rows,
-  ``depth = (k - 1) * dilation + 1`` when the stream is unbounded) and accumulator lanes, each readout's
-  sums ``[B, F]`` (int64);
+  history ``[R, B x C x L]`` and accumulator lanes in its lane type (``R = min(depth, timesteps)`` rows,
+  ``depth = (k - 1) * dilation + 1`` when the stream is unbounded), each readout's sums ``[B, F]``
+  (int64);
 * the outputs: a :class:`_Block` of steps allocated ahead, one flat buffer per storage dtype (int8, int16,
   int32, int64), from which each call hands out views.
 
@@ -27,7 +27,7 @@ import numpy as np
 
 from . import fixed, kernels
 from .kernels import (
-    ACC_WIDTH, BATCH, C_IN, C_OUT, COLUMNS, CONV1D, DENSE, DILATION, DTYPES, HISTORY_DTYPE, KIND, KSIZE, L_IN,
+    ACC_WIDTH, BATCH, C_IN, C_OUT, COLUMNS, CONV1D, DENSE, DILATION, DTYPES, GROUP, KIND, KSIZE, L_IN,
     L_OUT, LANE_AT, LANES64, MEM_AT, MEM_DTYPE, NEURON, NZ_AT, NZ_LEN, OUT_AT, OUT_DTYPE, PADDING, PARAM_AT,
     READOUT, ROWS, SATURATE, SPIKES_AT, STATE_AT, STRIDE, SUMPOOL, TAPS, THETA_AT, WORK_AT, X_AT, Y_AT,
 )
@@ -36,6 +36,9 @@ from .trace import InputError, LayerActivity, Trace, check_input, check_shape, r
 
 #: Steps of outputs an unbounded stream allocates at a time (a bounded one: at most its remaining steps).
 BLOCK_STEPS = 64
+#: A neuron layer whose taps for every neuron of the batch take at most this many bytes keeps them so (one
+#: long loop per tap); a larger one keeps them per position, shared by the samples (read once per step).
+BATCH_TAPS_BYTES = 1 << 16
 INT64 = DTYPES.index(np.dtype(np.int64))
 KINDS = {Dense: DENSE, Conv1d: CONV1D, SumPool: SUMPOOL, Neuron: NEURON, Readout: READOUT}
 
@@ -69,7 +72,8 @@ class _Flat:
 
 class _Layout:
     """Where everything of ``model`` at batch ``batch`` lives: the layer table, the parameters and the
-    per-step sizes of the state and of the output blocks. Laid out without allocating the parameters."""
+    per-step sizes of the state and of the output blocks (counted in values of each block buffer's dtype).
+    Laid out without allocating the parameters."""
 
     def __init__(self, model: IntegerModel, batch: int):
         self.model, self.batch = model, batch
@@ -114,11 +118,12 @@ class _Layout:
     def _neuron(self, row: np.ndarray, layer: Neuron, inp) -> None:
         lanes = kernels.neuron_lane_dtype(layer, inp)
         neurons = self.batch * inp.features
-        row[[TAPS, DILATION, LANES64, HISTORY_DTYPE]] = (layer.taps, layer.dilation, lanes == np.int64,
-                                                         DTYPES.index(inp.dtype))
-        row[PARAM_AT] = self.params.put(layer.taps * inp.features, lanes,
-                                        lambda: np.repeat(layer.coef.T, inp.length, axis=1))
-        row[THETA_AT] = self.params.put(inp.features, lanes, lambda: np.repeat(layer.theta, inp.length))
+        per_batch = layer.taps * neurons * lanes.itemsize <= BATCH_TAPS_BYTES
+        copies = self.batch if per_batch else 1
+        row[[TAPS, DILATION, LANES64, GROUP]] = layer.taps, layer.dilation, lanes == np.int64, copies * inp.features
+        row[PARAM_AT] = self.params.put(layer.taps * row[GROUP], lanes,
+                                        lambda: np.tile(np.repeat(layer.coef.T, inp.length, axis=1), copies))
+        row[THETA_AT] = self.params.put(row[GROUP], lanes, lambda: np.tile(np.repeat(layer.theta, inp.length), copies))
         row[LANE_AT] = self.state.take(neurons, lanes)
         row[WORK_AT] = self.state.take(neurons)
         row[MEM_DTYPE] = DTYPES.index(fixed.storage_dtype(layer.acc_width))
@@ -145,7 +150,7 @@ class _Layout:
             values = self.batch * row[C_IN] * row[L_IN]
             if isinstance(layer, Neuron):
                 row[ROWS] = layer.depth if limit is None else min(layer.depth, limit)
-                row[STATE_AT] = state.take(row[ROWS] * values, DTYPES[row[HISTORY_DTYPE]])
+                row[STATE_AT] = state.take(row[ROWS] * values, np.int32 if row[LANES64] == 0 else np.int64)
             elif isinstance(layer, Readout):
                 row[STATE_AT] = state.take(values)
         return table, state.size
@@ -189,9 +194,10 @@ class _Block:
 
     def trace(self, start: int, stop: int, membranes: bool) -> Trace:
         """Steps ``start .. stop - 1`` of this block."""
-        return Trace(outputs=[out[start:stop] for out in self.outputs],
-                     membranes={i: m[start:stop] for i, m in self.membranes.items()} if membranes else {},
-                     activity=[LayerActivity(nz[start:stop], None if spikes is None else spikes[start:stop])
+        steps = slice(start, stop)
+        return Trace(outputs=[out[steps] for out in self.outputs],
+                     membranes={i: m[steps] for i, m in self.membranes.items()} if membranes else {},
+                     activity=[LayerActivity(nz[steps], None if spikes is None else spikes[steps])
                                for nz, spikes in self.activity])
 
 
@@ -202,14 +208,14 @@ class Stream:
     :func:`~shiftspike.sim.engine.run` on the sequence since the last reset, however it is chunked.
     ``timesteps`` is the most steps between two resets (a chunk going past it is refused; None: an
     unbounded stream) and sizes the neuron histories: ``min(depth, timesteps)`` rows of ``B x C x L``
-    values in the storage dtype of the layer's input. ``reset()`` starts a new sequence; nothing is
+    values in the layer's lane type (int32 or int64). ``reset()`` starts a new sequence; nothing is
     allocated but the packed parameters before the first feed.
     """
 
     def __init__(self, model: IntegerModel, batch: int, timesteps: int | None = None):
         if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
             raise InputError(f"batch must be a positive integer, got {batch!r}")
-        self.model, self.batch, self.timesteps = model, batch, timesteps
+        self.model, self.batch, self.timesteps = model, batch, _steps_bound(timesteps)
         spec = model.input
         self._dtype, self._step_shape = spec.dtype, (batch, spec.features)
         self._lo, self._hi = spec.value_range
@@ -221,12 +227,8 @@ class Stream:
     def reset(self, timesteps: int | None = None) -> None:
         """Start a new sequence: zero histories and sums, the next step is time step 0. ``timesteps``
         (default: the constructor's) bounds the steps until the next reset and sizes the histories."""
-        limit = self.timesteps if timesteps is None else timesteps
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer))
-                                  or limit < 1):
-            raise InputError(f"timesteps must be a positive integer or None, got {limit!r}")
-        self.limit = limit
-        self._table, self._state = self._layout.state_for(limit)
+        self.limit = self.timesteps if timesteps is None else _steps_bound(timesteps)
+        self._table, self._state = self._layout.state_for(self.limit)
         self.t = 0
 
     def feed(self, x: np.ndarray, record_membranes: bool = False) -> Trace:
@@ -276,6 +278,14 @@ class Stream:
         ahead = BLOCK_STEPS if self.limit is None else min(BLOCK_STEPS, self.limit - self.t)
         self._block = _Block(self._layout, max(steps, ahead), membranes)
         return self._block
+
+
+def _steps_bound(timesteps):
+    """``timesteps`` if it is None or a positive integer, else a one-line :class:`InputError`."""
+    if timesteps is not None and (isinstance(timesteps, bool) or not isinstance(timesteps, (int, np.integer))
+                                  or timesteps < 1):
+        raise InputError(f"timesteps must be a positive integer or None, got {timesteps!r}")
+    return timesteps
 
 
 def stream_bytes(model: IntegerModel, batch: int, timesteps: int | None) -> int:

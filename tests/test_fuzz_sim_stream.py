@@ -167,5 +167,5 @@ def test_bad_chunks_are_refused_and_change_nothing(kind):
 def test_bad_sizes_are_refused():
     model = random_model(1)
     one_line_error(lambda: Stream(model, 0), "batch must be a positive integer")
-    one_line_error(lambda: Stream(model, 2, timesteps=0).feed(random_input(model, batch=2)), "timesteps must be")
+    one_line_error(lambda: Stream(model, 2, timesteps=0), "timesteps must be")
     one_line_error(lambda: Stream(model, 2).reset(timesteps=2.5), "timesteps must be")
