@@ -5,6 +5,7 @@ operation; :func:`run_reference` is that document in NumPy, :func:`run`, :class:
 and :class:`Stepper` the fast Numba simulator.
 """
 
+from . import jit  # noqa: F401  (first: it points Numba's cache at shiftspike's before Numba is imported)
 from .bounds import LayerBound, analyze, fit_widths
 from .engine import Stepper, Stream, run
 from .fileformat import load, save

@@ -22,6 +22,9 @@ import numpy as np
 from numba import njit, prange
 
 from . import fixed
+from .jit import CACHE, note_compiles
+
+note_compiles()
 
 #: Rows (samples x time steps) per parallel chunk of the stateless kernels.
 ROW_CHUNK = 64
@@ -153,7 +156,7 @@ def sumpool_row(x, window, width, saturate, out, nnz):
             out[c, p] = acc if saturate else _wrap(acc, width)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=CACHE)
 def dense(x, wt, bias, width, saturate, out, nnz):
     """``x [N, C_in]`` -> ``out [N, C_out]``; ``wt [C_in, C_out]`` int64; ``bias [C_out]`` int64.
 
@@ -167,7 +170,7 @@ def dense(x, wt, bias, width, saturate, out, nnz):
             nnz[n] = dense_row(x[n], wt, bias, width, saturate, acc, out[n])
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=CACHE)
 def conv1d(x, w, bias, stride, padding, width, saturate, out, nnz):
     """``x [N, C_in, L]`` -> ``out [N, C_out, L_out]``; ``w [C_out, C_in, K]`` int64; ``nnz[N, L]``: see
     ``conv1d_row``."""
@@ -175,7 +178,7 @@ def conv1d(x, w, bias, stride, padding, width, saturate, out, nnz):
         conv1d_row(x[n], w, bias, stride, padding, width, saturate, out[n], nnz[n])
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=CACHE)
 def sumpool(x, window, width, saturate, out, nnz):
     """``x [N, C, L]`` -> ``out [N, C, L // window]``; ``nnz[N, L]`` as for ``conv1d``."""
     for n in prange(x.shape[0]):
@@ -271,7 +274,7 @@ def neuron_step(history, t, dilation, coef, theta, x, width, saturate, acc, spik
     return nonzero, count
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=CACHE)
 def neuron(x, coef, theta, length, dilation, width, saturate, spikes, membrane, want_membrane, spike_counts,
            input_counts):
     """Whole-sequence neuron layer over ``N`` independent neurons.
@@ -307,7 +310,7 @@ def neuron(x, coef, theta, length, dilation, width, saturate, spikes, membrane, 
                 want_membrane)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=CACHE)
 def readout(x, width, saturate, out, nnz):
     """``x [T, B, F]`` -> running sums ``out [T, B, F]``; ``nnz[T, B]`` non-zero inputs."""
     steps, batch, features = x.shape
@@ -344,7 +347,7 @@ DENSE, CONV1D, SUMPOOL, NEURON, READOUT = range(5)
 DTYPES = tuple(np.dtype(d) for d in (np.int8, np.int16, np.int32, np.int64))
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def advance(x, table, params, state, o8, o16, o32, o64, t, at, steps, want_membrane, lo, hi):
     """Time steps ``t .. t + n - 1`` of ``x [n, B, F]`` (the input's storage dtype) through every layer.
 
