@@ -13,11 +13,30 @@ For each layer size (C channels, k taps, dilation d, T steps, batch B) it times:
 
 Inputs are 16-bit integer currents (values exact in float32); every implementation
 gets the same data and all results are checked equal before timing. Throughput is
-neuron-updates/s (T*B*C per run) and tap-ops/s (T*B*C*k). The memory-traffic floor
-of the layer is the time to read X once and write S once at the bandwidth a plain
-NumPy copy reaches on this machine in the same run.
+neuron-updates/s (T*B*C per run) and tap-ops/s (T*B*C*k).
+
+The floor of a layer is max(memory floor, compute floor), both measured in the same run:
+
+* memory floor: the time to read X once and write S once at the bandwidth a plain NumPy
+  copy reaches;
+* compute floor: the time for one int32 addition per tap (T*B*C*k additions) at the rate
+  :func:`add_rate` measures: a Numba kernel on every core whose inner loop is nothing but
+  int32 additions over all SIMD lanes, each with one operand loaded from L1 (a tap needs
+  its input value, so an addition without a load is not one the simulator can do). It
+  leaves out the shift (or multiply) by the tap, the compare, the circular history and
+  the op counting, so no kernel of this layer can reach it.
+
+What keeps ``numba-seq`` above the compute floor (``x floor`` in the table) is the rest
+of each tap: the multiply by ``sign * 2**shift`` (one ``vpmulld`` per 8 lanes, on fewer
+ports than the addition), the load of the tap's coefficient beside that of the input,
+the conversion of 16-bit inputs to 32-bit lanes, the store of the membrane and the spike
+compare once per step, and the per-step modulo row addressing of the history ring.
+Those are 3 to 4 vector operations per tap where the floor counts 1 addition and 1
+load, which is where the 2x to 4x in the table comes from; the kernel's own loop is
+already over the contiguous lane axis, 4 taps per pass, int32 lanes where exact.
 
     python benchmarks/sim_throughput.py [--quick] [--out benchmarks/results]
+
 """
 
 from __future__ import annotations
@@ -33,6 +52,7 @@ import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import Progress
+from numba import njit, prange
 from rich.table import Table
 
 from shiftspike.sim import IntegerModel, Neuron, Stepper, Stream, TensorSpec, run, run_reference
@@ -52,6 +72,9 @@ QUICK_SIZES = [(64, 4, 1, 256, 16), (128, 16, 4, 1024, 8)]
 REFERENCE_MAX_TAP_OPS = 1 << 28
 STEP_MAX_STEPS = 4096
 STREAM_CHUNK = 64
+#: The add-rate kernel: per job, a ring of ADD_ROWS rows of ADD_LANES int32 values (16 KiB, in L1) of
+#: which each pass adds ADD_TAPS rows into an accumulator row; ADD_PASSES passes per job.
+ADD_ROWS, ADD_TAPS, ADD_LANES, ADD_PASSES = 32, 16, 128, 4096
 
 
 def layer(channels: int, taps: int, dilation: int, steps: int, seed: int) -> IntegerModel:
@@ -71,6 +94,31 @@ def best_time(fn, repeat: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _add_passes(ring, acc, passes):
+    """``acc[job] += sum of ADD_TAPS rows of ring[job]`` (rows ``p .. p + ADD_TAPS - 1`` mod ADD_ROWS in
+    pass ``p``), ``passes`` times per job; ``ring [jobs, ADD_ROWS, ADD_LANES]``, ``acc [jobs, ADD_LANES]``
+    int32. The rows move with the pass, so nothing can be hoisted out of the pass loop."""
+    for job in prange(ring.shape[0]):
+        rows, out = ring[job], acc[job]
+        for p in range(passes):
+            for j in range(ADD_LANES):
+                total = out[j]
+                for i in range(ADD_TAPS):  # unrolled: the lane loop is the vectorized one
+                    total += rows[(p + i) % ADD_ROWS, j]
+                out[j] = total
+
+
+def add_rate() -> float:
+    """int32 additions per second on every core, each with one operand from L1: :func:`_add_passes` over
+    8 jobs per core, best of 5."""
+    jobs = 8 * (os.cpu_count() or 1)
+    ring = np.arange(jobs * ADD_ROWS * ADD_LANES, dtype=np.int32).reshape(jobs, ADD_ROWS, ADD_LANES)
+    acc = np.zeros((jobs, ADD_LANES), np.int32)
+    seconds = best_time(lambda: _add_passes(ring, acc, ADD_PASSES), 5)
+    return jobs * ADD_PASSES * ADD_TAPS * ADD_LANES / seconds
 
 
 def copy_bandwidth() -> float:
@@ -152,25 +200,32 @@ def measure(size, repeat: int, seed: int) -> dict:
     return result
 
 
+def floors(r: dict, bandwidth: float, adds: float) -> tuple[float, float]:
+    """``(memory floor, compute floor)`` of result ``r`` in seconds."""
+    return r["floor_bytes"] / bandwidth, r["tap_ops"] / adds
+
+
 IMPLS = ("numba-seq", "numba-step", "stream", "stream-chunk", "numpy-ref", "torch-f32")
 
 
-def markdown(results: list[dict], bandwidth: float) -> str:
+def markdown(results: list[dict], bandwidth: float, adds: float) -> str:
     lines = [
         "| C | k | d | T | B | " + " | ".join(f"{i} (M upd/s)" for i in IMPLS)
-        + " | numba-seq / torch | stream / numba-seq | numba-seq G tap-ops/s | x memory floor |",
-        "|" + "---|" * (5 + len(IMPLS) + 4),
+        + " | numba-seq / torch | stream / numba-seq | numba-seq G tap-ops/s | memory floor (ms)"
+        " | compute floor (ms) | x floor |",
+        "|" + "---|" * (5 + len(IMPLS) + 6),
     ]
     for r in results:
         rates = [r["neuron_updates"] / r["seconds"][i] / 1e6 if i in r["seconds"] else None for i in IMPLS]
         ratio = r["seconds"]["torch-f32"] / r["seconds"]["numba-seq"]
-        floor = r["floor_bytes"] / bandwidth
+        memory, compute = floors(r, bandwidth, adds)
         lines.append(
             f"| {r['C']} | {r['k']} | {r['d']} | {r['T']} | {r['B']} | "
             + " | ".join("-" if v is None else f"{v:,.1f}" for v in rates)
             + f" | {ratio:.2f}x | {r['seconds']['numba-seq'] / r['seconds']['stream']:.0%}"
             + f" | {r['tap_ops'] / r['seconds']['numba-seq'] / 1e9:.2f}"
-            + f" | {r['seconds']['numba-seq'] / floor:.1f}x |"
+            + f" | {memory * 1e3:.2f} | {compute * 1e3:.2f}"
+            + f" | {r['seconds']['numba-seq'] / max(memory, compute):.1f}x |"
         )
     return "\n".join(lines) + "\n"
 
@@ -184,7 +239,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     sizes = QUICK_SIZES if args.quick else SIZES
-    bandwidth = copy_bandwidth()
+    bandwidth, adds = copy_bandwidth(), add_rate()
     results = []
     with Progress() as progress:
         task = progress.add_task("layer sizes", total=len(sizes))
@@ -197,24 +252,27 @@ def main() -> None:
     payload = {
         "benchmark": "sim_throughput",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
-                    "torch_threads": torch.get_num_threads(), "copy_bandwidth_gb_s": bandwidth / 1e9},
+                    "torch_threads": torch.get_num_threads(), "copy_bandwidth_gb_s": bandwidth / 1e9,
+                    "int32_add_rate_g_s": adds / 1e9},
         "input_width": IN_WIDTH,
         "results": results,
     }
     (out / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
-    table = markdown(results, bandwidth)
+    table = markdown(results, bandwidth, adds)
     (out / f"{name}.md").write_text(
         f"Neuron-layer simulation throughput, {os.cpu_count()} cores, int{IN_WIDTH} currents; "
-        f"memory copy bandwidth {bandwidth / 1e9:.1f} GB/s.\n\n" + table)
+        f"memory copy bandwidth {bandwidth / 1e9:.1f} GB/s, int32 additions {adds / 1e9:.1f} G/s "
+        "(one operand from L1, every lane and core).\n\n" + table)
     console = Console()
     summary = Table(title="million neuron-updates per second")
-    for col in ("C", "k", "d", "T", "B", *IMPLS, "seq/torch"):
+    for col in ("C", "k", "d", "T", "B", *IMPLS, "seq/torch", "seq/floor"):
         summary.add_column(col, justify="right")
     for r in results:
         summary.add_row(*(str(r[c]) for c in ("C", "k", "d", "T", "B")),
                         *(f"{r['neuron_updates'] / r['seconds'][i] / 1e6:,.1f}" if i in r["seconds"] else "-"
                           for i in IMPLS),
-                        f"{r['seconds']['torch-f32'] / r['seconds']['numba-seq']:.2f}x")
+                        f"{r['seconds']['torch-f32'] / r['seconds']['numba-seq']:.2f}x",
+                        f"{r['seconds']['numba-seq'] / max(floors(r, bandwidth, adds)):.1f}x")
     console.print(summary)
     console.print(f"wrote {out / (name + '.json')} and {out / (name + '.md')}")
 

@@ -7,6 +7,11 @@ Each kernel computes exactly what ``docs/semantics.md`` defines (and
 activity that the op counts need: non-zero inputs per row and position for
 synapses, pooling and the readout, spikes per time step for neurons.
 
+A whole-sequence kernel is a serial ``nogil`` Numba function over a range of independent jobs (rows,
+neuron blocks, samples) that :func:`in_parallel` splits over threads. Each is compiled once per argument
+dtypes and cached on disk (``jit.py``); the row and step parts are separate functions, not inlined, so
+each is compiled once into the kernel that calls it.
+
 Arithmetic is int64 throughout. Under ``wrap`` the partial sums are exact in
 int64 (the model limits in ``fixed`` guarantee it) and are reduced modulo
 ``2**width`` once at the end, which equals wrapping after every addition
@@ -18,16 +23,17 @@ because two's-complement addition is arithmetic modulo ``2**width``. Under
 
 from __future__ import annotations
 
+import functools
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
-from numba import njit, prange
+from numba import config, njit
 
 from . import fixed
 from .jit import CACHE, note_compiles
 
 note_compiles()
 
-#: Rows (samples x time steps) per parallel chunk of the stateless kernels.
-ROW_CHUNK = 64
 #: Neurons per parallel block of the neuron kernel: the block's history
 #: (``depth`` rows of ``NEURON_BLOCK`` values) stays in L1/L2 while ``t`` advances.
 NEURON_BLOCK = 256
@@ -94,7 +100,7 @@ def _count_by_position(x, nnz):
         nnz[pos] = count
 
 
-@njit(inline="always")
+@njit
 def dense_row(x, wt, bias, width, saturate, acc, out):
     """One sample: ``x [C_in]`` -> ``out [C_out]``; ``wt [C_in, C_out]`` and ``bias [C_out]`` int64, ``acc
     [C_out]`` int64 work space. Returns the number of non-zero inputs."""
@@ -117,7 +123,7 @@ def dense_row(x, wt, bias, width, saturate, acc, out):
     return count
 
 
-@njit(inline="always")
+@njit
 def conv1d_row(x, w, bias, stride, padding, width, saturate, out, nnz):
     """One sample: ``x [C_in, L]`` -> ``out [C_out, L_out]``; ``w [C_out, C_in, K]`` and ``bias [C_out]``
     int64. Terms are added in the order ``ci`` ascending, then ``j`` ascending. ``nnz [L]`` receives the
@@ -141,7 +147,7 @@ def conv1d_row(x, w, bias, stride, padding, width, saturate, out, nnz):
             out[c, lo_pos] = acc if saturate else _wrap(acc, width)
 
 
-@njit(inline="always")
+@njit
 def sumpool_row(x, window, width, saturate, out, nnz):
     """One sample: ``x [C, L]`` -> ``out [C, L // window]``; ``nnz [L]`` as for ``conv1d_row``."""
     lo, hi = signed_bounds(width)
@@ -156,33 +162,68 @@ def sumpool_row(x, window, width, saturate, out, nnz):
             out[c, p] = acc if saturate else _wrap(acc, width)
 
 
-@njit(parallel=True, cache=CACHE)
+def threads() -> int:
+    """Threads the whole-sequence kernels split their work over: Numba's ``NUMBA_NUM_THREADS`` (by default
+    the CPU count)."""
+    return config.NUMBA_NUM_THREADS
+
+
+@functools.cache
+def _pool(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(workers, thread_name_prefix="shiftspike-sim")
+
+
+def in_parallel(kernel, jobs: int, *args) -> None:
+    """``kernel(*args, lo, hi)`` over ``jobs`` independent jobs, split into :func:`threads` contiguous
+    ranges ``[lo, hi)``, one per thread (the first in the calling thread); the kernels release the GIL.
+
+    The kernels are serial Numba functions driven by Python threads rather than ``prange`` loops: a
+    ``parallel=True`` kernel takes about twice as long to compile, and compiling is most of a first run.
+    """
+    parts = max(1, min(jobs, threads()))
+    bounds = [jobs * i // parts for i in range(parts + 1)]
+    rest = [_pool(parts - 1).submit(kernel, *args, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
+    kernel(*args, bounds[0], bounds[1])
+    for job in rest:
+        job.result()
+
+
+@njit(nogil=True, cache=CACHE)
+def _dense(x, wt, bias, width, saturate, out, nnz, lo, hi):
+    acc = np.empty(wt.shape[1], np.int64)
+    for n in range(lo, hi):
+        nnz[n] = dense_row(x[n], wt, bias, width, saturate, acc, out[n])
+
+
 def dense(x, wt, bias, width, saturate, out, nnz):
     """``x [N, C_in]`` -> ``out [N, C_out]``; ``wt [C_in, C_out]`` int64; ``bias [C_out]`` int64.
 
     ``nnz[N]`` receives the number of non-zero inputs of each row.
     """
-    n_rows = x.shape[0]
-    n_chunks = (n_rows + ROW_CHUNK - 1) // ROW_CHUNK
-    for chunk in prange(n_chunks):
-        acc = np.empty(wt.shape[1], np.int64)
-        for n in range(chunk * ROW_CHUNK, min(n_rows, (chunk + 1) * ROW_CHUNK)):
-            nnz[n] = dense_row(x[n], wt, bias, width, saturate, acc, out[n])
+    in_parallel(_dense, x.shape[0], x, wt, bias, width, saturate, out, nnz)
 
 
-@njit(parallel=True, cache=CACHE)
-def conv1d(x, w, bias, stride, padding, width, saturate, out, nnz):
-    """``x [N, C_in, L]`` -> ``out [N, C_out, L_out]``; ``w [C_out, C_in, K]`` int64; ``nnz[N, L]``: see
-    ``conv1d_row``."""
-    for n in prange(x.shape[0]):
+@njit(nogil=True, cache=CACHE)
+def _conv1d(x, w, bias, stride, padding, width, saturate, out, nnz, lo, hi):
+    for n in range(lo, hi):
         conv1d_row(x[n], w, bias, stride, padding, width, saturate, out[n], nnz[n])
 
 
-@njit(parallel=True, cache=CACHE)
+def conv1d(x, w, bias, stride, padding, width, saturate, out, nnz):
+    """``x [N, C_in, L]`` -> ``out [N, C_out, L_out]``; ``w [C_out, C_in, K]`` int64; ``nnz[N, L]``: see
+    ``conv1d_row``."""
+    in_parallel(_conv1d, x.shape[0], x, w, bias, stride, padding, width, saturate, out, nnz)
+
+
+@njit(nogil=True, cache=CACHE)
+def _sumpool(x, window, width, saturate, out, nnz, lo, hi):
+    for n in range(lo, hi):
+        sumpool_row(x[n], window, width, saturate, out[n], nnz[n])
+
+
 def sumpool(x, window, width, saturate, out, nnz):
     """``x [N, C, L]`` -> ``out [N, C, L // window]``; ``nnz[N, L]`` as for ``conv1d``."""
-    for n in prange(x.shape[0]):
-        sumpool_row(x[n], window, width, saturate, out[n], nnz[n])
+    in_parallel(_sumpool, x.shape[0], x, window, width, saturate, out, nnz)
 
 
 @njit(inline="always")
@@ -201,7 +242,7 @@ def _block_params(coef, theta, length, p0, n):
     return block_coef, block_theta
 
 
-@njit(inline="always")
+@njit
 def neuron_step(history, t, dilation, coef, theta, x, width, saturate, acc, spikes, membrane, want_membrane):
     """Time step ``t`` of ``n`` neurons, ``G = n / P`` groups of ``P`` sharing their taps, from their
     circular history.
@@ -274,7 +315,26 @@ def neuron_step(history, t, dilation, coef, theta, x, width, saturate, acc, spik
     return nonzero, count
 
 
-@njit(parallel=True, cache=CACHE)
+@njit(nogil=True, cache=CACHE)
+def _neuron(x, coef, theta, length, dilation, width, saturate, spikes, membrane, want_membrane, spike_counts,
+            input_counts, lo, hi):
+    steps, neurons = x.shape
+    taps = coef.shape[0]
+    depth = min((taps - 1) * dilation + 1, steps)
+    for job in range(lo, hi):
+        p0 = job * NEURON_BLOCK
+        p1 = min(neurons, p0 + NEURON_BLOCK)
+        n = p1 - p0
+        block_coef, th = _block_params(coef, theta, length, p0, n)
+        acc = np.zeros(n, coef.dtype)
+        history = np.zeros((depth, n), x.dtype)
+        for t in range(steps):
+            mem = membrane[t, p0:p1] if want_membrane else membrane[0, 0:0]
+            input_counts[job, t], spike_counts[job, t] = neuron_step(
+                history, t, dilation, block_coef, th, x[t, p0:p1], width, saturate, acc, spikes[t, p0:p1], mem,
+                want_membrane)
+
+
 def neuron(x, coef, theta, length, dilation, width, saturate, spikes, membrane, want_membrane, spike_counts,
            input_counts):
     """Whole-sequence neuron layer over ``N`` independent neurons.
@@ -292,29 +352,20 @@ def neuron(x, coef, theta, length, dilation, width, saturate, spikes, membrane, 
     the taps read rows that do not alias in the cache whatever the stride of
     ``x``; nothing is allocated per batch or position outside a block.
     """
-    steps, neurons = x.shape
-    taps = coef.shape[0]
-    depth = min((taps - 1) * dilation + 1, steps)
-    blocks = (neurons + NEURON_BLOCK - 1) // NEURON_BLOCK
-    for job in prange(blocks):
-        p0 = job * NEURON_BLOCK
-        p1 = min(neurons, p0 + NEURON_BLOCK)
-        n = p1 - p0
-        block_coef, th = _block_params(coef, theta, length, p0, n)
-        acc = np.zeros(n, coef.dtype)
-        history = np.zeros((depth, n), x.dtype)
-        for t in range(steps):
-            mem = membrane[t, p0:p1] if want_membrane else membrane[0, 0:0]
-            input_counts[job, t], spike_counts[job, t] = neuron_step(
-                history, t, dilation, block_coef, th, x[t, p0:p1], width, saturate, acc, spikes[t, p0:p1], mem,
-                want_membrane)
+    blocks = (x.shape[1] + NEURON_BLOCK - 1) // NEURON_BLOCK
+    in_parallel(_neuron, blocks, x, coef, theta, length, dilation, width, saturate, spikes, membrane,
+                want_membrane, spike_counts, input_counts)
 
 
-@njit(parallel=True, cache=CACHE)
 def readout(x, width, saturate, out, nnz):
     """``x [T, B, F]`` -> running sums ``out [T, B, F]``; ``nnz[T, B]`` non-zero inputs."""
+    in_parallel(_readout, x.shape[1], x, width, saturate, out, nnz)
+
+
+@njit(nogil=True, cache=CACHE)
+def _readout(x, width, saturate, out, nnz, lo, hi):
     steps, batch, features = x.shape
-    for b in prange(batch):
+    for b in range(lo, hi):
         for f in range(features):
             acc = np.int64(0)
             for t in range(steps):
