@@ -111,6 +111,31 @@ def _add_passes(ring, acc, passes):
                 out[j] = total
 
 
+@njit(parallel=True, fastmath=True, cache=True)
+def _tap_passes(ring, coef, acc, passes):
+    """:func:`_add_passes` with each addition a whole tap, ``coef * x`` on 16-bit inputs widened to int32
+    lanes and per-lane int32 coefficients ``coef [jobs, ADD_TAPS, ADD_LANES]``: the neuron kernel's inner
+    loop without its compare, membrane store and history bookkeeping."""
+    for job in prange(ring.shape[0]):
+        rows, taps, out = ring[job], coef[job], acc[job]
+        for p in range(passes):
+            for j in range(ADD_LANES):
+                total = out[j]
+                for i in range(ADD_TAPS):
+                    total += taps[i, j] * np.int32(rows[(p + i) % ADD_ROWS, j])
+                out[j] = np.int32(total)
+
+
+def tap_rate() -> float:
+    """Taps (multiply-adds) per second of :func:`_tap_passes`, set up and timed as :func:`add_rate`."""
+    jobs = 8 * (os.cpu_count() or 1)
+    ring = np.arange(jobs * ADD_ROWS * ADD_LANES, dtype=np.int16).reshape(jobs, ADD_ROWS, ADD_LANES)
+    coef = np.full((jobs, ADD_TAPS, ADD_LANES), -4, np.int32)
+    acc = np.zeros((jobs, ADD_LANES), np.int32)
+    seconds = best_time(lambda: _tap_passes(ring, coef, acc, ADD_PASSES), 5)
+    return jobs * ADD_PASSES * ADD_TAPS * ADD_LANES / seconds
+
+
 def add_rate() -> float:
     """int32 additions per second on every core, each with one operand from L1: :func:`_add_passes` over
     8 jobs per core, best of 5."""
@@ -239,7 +264,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     sizes = QUICK_SIZES if args.quick else SIZES
-    bandwidth, adds = copy_bandwidth(), add_rate()
+    bandwidth, adds, taps = copy_bandwidth(), add_rate(), tap_rate()
     results = []
     with Progress() as progress:
         task = progress.add_task("layer sizes", total=len(sizes))
@@ -253,7 +278,7 @@ def main() -> None:
         "benchmark": "sim_throughput",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
                     "torch_threads": torch.get_num_threads(), "copy_bandwidth_gb_s": bandwidth / 1e9,
-                    "int32_add_rate_g_s": adds / 1e9},
+                    "int32_add_rate_g_s": adds / 1e9, "int32_tap_rate_g_s": taps / 1e9},
         "input_width": IN_WIDTH,
         "results": results,
     }
@@ -262,7 +287,7 @@ def main() -> None:
     (out / f"{name}.md").write_text(
         f"Neuron-layer simulation throughput, {os.cpu_count()} cores, int{IN_WIDTH} currents; "
         f"memory copy bandwidth {bandwidth / 1e9:.1f} GB/s, int32 additions {adds / 1e9:.1f} G/s "
-        "(one operand from L1, every lane and core).\n\n" + table)
+        f"(one operand from L1, every lane and core), bare taps {taps / 1e9:.1f} G/s.\n\n" + table)
     console = Console()
     summary = Table(title="million neuron-updates per second")
     for col in ("C", "k", "d", "T", "B", *IMPLS, "seq/torch", "seq/floor"):

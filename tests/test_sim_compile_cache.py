@@ -1,5 +1,6 @@
 """The compiled kernels are cached in shiftspike's own cache folder, keyed by its version, and the first
-run says once that it compiles them (``sim/jit.py``).
+run says once that it compiles them (``sim/jit.py``); the whole-sequence kernels share their jobs out
+over threads (``kernels.job_ranges``).
 
 The runs are subprocesses with a fresh cache folder, so the first one really compiles; only the readout
 kernel is used (a one-layer model), which keeps each compile to a few seconds.
@@ -9,12 +10,14 @@ import os
 import stat
 import subprocess
 import sys
+from importlib import metadata
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from importlib import metadata
-from shiftspike.sim import IntegerModel, Readout, TensorSpec, jit, save
+from shiftspike.sim import IntegerModel, Readout, TensorSpec, jit, kernels, save
 
 
 @pytest.fixture
@@ -92,3 +95,13 @@ def test_a_private_folder_is_created_owner_only_and_a_group_writable_one_refused
     (tmp_path / "g").mkdir(mode=0o770)
     (tmp_path / "g").chmod(0o770)
     assert jit.private_dir(tmp_path / "g") == f"{tmp_path / 'g'} is writable by other users"
+
+
+@settings(max_examples=200)
+@given(st.integers(0, 10_000), st.integers(1, 64))
+def test_the_kernels_job_ranges_cover_every_job_once_in_near_equal_parts(jobs, parts):
+    ranges = kernels.job_ranges(jobs, parts)
+    assert [j for lo, hi in ranges for j in range(lo, hi)] == list(range(jobs))
+    assert len(ranges) == max(1, min(jobs, parts))
+    sizes = [hi - lo for lo, hi in ranges]
+    assert max(sizes) - min(sizes) <= 1
