@@ -20,7 +20,8 @@ The floor of a layer is max(memory floor, compute floor), both measured in the s
 * memory floor: the time to read X once and write S once at the bandwidth a plain NumPy
   copy reaches;
 * compute floor: the time for one int32 addition per tap (T*B*C*k additions) at the rate
-  :func:`add_rate` measures: a Numba kernel on every core whose inner loop is nothing but
+  :func:`_add_passes` reaches, timed in turn with ``numba-seq`` on each layer: a Numba
+  kernel on every core whose inner loop is nothing but
   int32 additions over all SIMD lanes, each with one operand loaded from L1 (a tap needs
   its input value, so an addition without a load is not one the simulator can do). It
   leaves out the shift (or multiply) by the tap, the compare, the circular history and
@@ -115,7 +116,8 @@ def _add_passes(ring, acc, passes):
 def _tap_passes(ring, coef, acc, passes):
     """:func:`_add_passes` with each addition a whole tap, ``coef * x`` on 16-bit inputs widened to int32
     lanes and per-lane int32 coefficients ``coef [jobs, ADD_TAPS, ADD_LANES]``: the neuron kernel's inner
-    loop without its compare, membrane store and history bookkeeping."""
+    loop without its compare, membrane store and history bookkeeping (what its ``int32_tap`` rate shows is
+    that the multiply and the widening cost nothing beside the loads)."""
     for job in prange(ring.shape[0]):
         rows, taps, out = ring[job], coef[job], acc[job]
         for p in range(passes):
@@ -126,24 +128,30 @@ def _tap_passes(ring, coef, acc, passes):
                 out[j] = np.int32(total)
 
 
-def tap_rate() -> float:
-    """Taps (multiply-adds) per second of :func:`_tap_passes`, set up and timed as :func:`add_rate`."""
+def rate_kernels() -> dict:
+    """The floor kernels ready to time: name -> (a call of it, the additions or taps that call does)."""
     jobs = 8 * (os.cpu_count() or 1)
-    ring = np.arange(jobs * ADD_ROWS * ADD_LANES, dtype=np.int16).reshape(jobs, ADD_ROWS, ADD_LANES)
+    count = jobs * ADD_PASSES * ADD_TAPS * ADD_LANES
+    ring32 = np.arange(jobs * ADD_ROWS * ADD_LANES, dtype=np.int32).reshape(jobs, ADD_ROWS, ADD_LANES)
+    ring16 = ring32.astype(np.int16)
     coef = np.full((jobs, ADD_TAPS, ADD_LANES), -4, np.int32)
     acc = np.zeros((jobs, ADD_LANES), np.int32)
-    seconds = best_time(lambda: _tap_passes(ring, coef, acc, ADD_PASSES), 5)
-    return jobs * ADD_PASSES * ADD_TAPS * ADD_LANES / seconds
+    return {"add": (lambda: _add_passes(ring32, acc, ADD_PASSES), count),
+            "tap": (lambda: _tap_passes(ring16, coef, acc, ADD_PASSES), count)}
 
 
-def add_rate() -> float:
-    """int32 additions per second on every core, each with one operand from L1: :func:`_add_passes` over
-    8 jobs per core, best of 5."""
-    jobs = 8 * (os.cpu_count() or 1)
-    ring = np.arange(jobs * ADD_ROWS * ADD_LANES, dtype=np.int32).reshape(jobs, ADD_ROWS, ADD_LANES)
-    acc = np.zeros((jobs, ADD_LANES), np.int32)
-    seconds = best_time(lambda: _add_passes(ring, acc, ADD_PASSES), 5)
-    return jobs * ADD_PASSES * ADD_TAPS * ADD_LANES / seconds
+def interleaved(calls: dict, repeat: int) -> dict:
+    """Best time of each of ``calls`` (name -> function), timed in turn ``repeat`` times after a warm-up,
+    so that each sees the same load on a shared machine."""
+    for call in calls.values():
+        call()
+    times = {name: [] for name in calls}
+    for _ in range(repeat):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return {name: min(t) for name, t in times.items()}
 
 
 def copy_bandwidth() -> float:
@@ -208,7 +216,11 @@ def measure(size, repeat: int, seed: int) -> dict:
     updates = steps * batch * channels
     result = {"C": channels, "k": taps, "d": dilation, "T": steps, "B": batch, "neuron_updates": updates,
               "tap_ops": updates * taps, "seconds": {}}
-    result["seconds"]["numba-seq"] = best_time(numba_seq, repeat)
+    floor_kernels = rate_kernels()
+    best = interleaved({"numba-seq": numba_seq} | {name: call for name, (call, _) in floor_kernels.items()},
+                       repeat + 2)
+    result["seconds"]["numba-seq"] = best["numba-seq"]
+    result["add_rate"], result["tap_rate"] = (count / best[name] for name, (_, count) in floor_kernels.items())
     result["seconds"]["torch-f32"] = best_time(torch_f32, repeat)
     if steps <= STEP_MAX_STEPS:
         assert np.array_equal(stepper.run(x).output, expected)
@@ -225,30 +237,31 @@ def measure(size, repeat: int, seed: int) -> dict:
     return result
 
 
-def floors(r: dict, bandwidth: float, adds: float) -> tuple[float, float]:
+def floors(r: dict, bandwidth: float) -> tuple[float, float]:
     """``(memory floor, compute floor)`` of result ``r`` in seconds."""
-    return r["floor_bytes"] / bandwidth, r["tap_ops"] / adds
+    return r["floor_bytes"] / bandwidth, r["tap_ops"] / r["add_rate"]
 
 
 IMPLS = ("numba-seq", "numba-step", "stream", "stream-chunk", "numpy-ref", "torch-f32")
 
 
-def markdown(results: list[dict], bandwidth: float, adds: float) -> str:
+def markdown(results: list[dict], bandwidth: float) -> str:
     lines = [
         "| C | k | d | T | B | " + " | ".join(f"{i} (M upd/s)" for i in IMPLS)
-        + " | numba-seq / torch | stream / numba-seq | numba-seq G tap-ops/s | memory floor (ms)"
-        " | compute floor (ms) | x floor |",
-        "|" + "---|" * (5 + len(IMPLS) + 6),
+        + " | numba-seq / torch | stream / numba-seq | numba-seq G tap-ops/s | G adds/s | G bare taps/s"
+        " | memory floor (ms) | compute floor (ms) | x floor |",
+        "|" + "---|" * (5 + len(IMPLS) + 8),
     ]
     for r in results:
         rates = [r["neuron_updates"] / r["seconds"][i] / 1e6 if i in r["seconds"] else None for i in IMPLS]
         ratio = r["seconds"]["torch-f32"] / r["seconds"]["numba-seq"]
-        memory, compute = floors(r, bandwidth, adds)
+        memory, compute = floors(r, bandwidth)
         lines.append(
             f"| {r['C']} | {r['k']} | {r['d']} | {r['T']} | {r['B']} | "
             + " | ".join("-" if v is None else f"{v:,.1f}" for v in rates)
             + f" | {ratio:.2f}x | {r['seconds']['numba-seq'] / r['seconds']['stream']:.0%}"
             + f" | {r['tap_ops'] / r['seconds']['numba-seq'] / 1e9:.2f}"
+            + f" | {r['add_rate'] / 1e9:.1f} | {r['tap_rate'] / 1e9:.1f}"
             + f" | {memory * 1e3:.2f} | {compute * 1e3:.2f}"
             + f" | {r['seconds']['numba-seq'] / max(memory, compute):.1f}x |"
         )
@@ -264,7 +277,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     sizes = QUICK_SIZES if args.quick else SIZES
-    bandwidth, adds, taps = copy_bandwidth(), add_rate(), tap_rate()
+    bandwidth = copy_bandwidth()
     results = []
     with Progress() as progress:
         task = progress.add_task("layer sizes", total=len(sizes))
@@ -277,17 +290,16 @@ def main() -> None:
     payload = {
         "benchmark": "sim_throughput",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
-                    "torch_threads": torch.get_num_threads(), "copy_bandwidth_gb_s": bandwidth / 1e9,
-                    "int32_add_rate_g_s": adds / 1e9, "int32_tap_rate_g_s": taps / 1e9},
+                    "torch_threads": torch.get_num_threads(), "copy_bandwidth_gb_s": bandwidth / 1e9},
         "input_width": IN_WIDTH,
         "results": results,
     }
     (out / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
-    table = markdown(results, bandwidth, adds)
+    table = markdown(results, bandwidth)
     (out / f"{name}.md").write_text(
         f"Neuron-layer simulation throughput, {os.cpu_count()} cores, int{IN_WIDTH} currents; "
-        f"memory copy bandwidth {bandwidth / 1e9:.1f} GB/s, int32 additions {adds / 1e9:.1f} G/s "
-        f"(one operand from L1, every lane and core), bare taps {taps / 1e9:.1f} G/s.\n\n" + table)
+        f"memory copy bandwidth {bandwidth / 1e9:.1f} GB/s; int32 additions (one operand from L1, every "
+        "lane and core) and bare taps timed in turn with numba-seq on each layer.\n\n" + table)
     console = Console()
     summary = Table(title="million neuron-updates per second")
     for col in ("C", "k", "d", "T", "B", *IMPLS, "seq/torch", "seq/floor"):
@@ -297,7 +309,7 @@ def main() -> None:
                         *(f"{r['neuron_updates'] / r['seconds'][i] / 1e6:,.1f}" if i in r["seconds"] else "-"
                           for i in IMPLS),
                         f"{r['seconds']['torch-f32'] / r['seconds']['numba-seq']:.2f}x",
-                        f"{r['seconds']['numba-seq'] / max(floors(r, bandwidth, adds)):.1f}x")
+                        f"{r['seconds']['numba-seq'] / max(floors(r, bandwidth)):.1f}x")
     console.print(summary)
     console.print(f"wrote {out / (name + '.json')} and {out / (name + '.md')}")
 
