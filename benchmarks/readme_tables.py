@@ -208,12 +208,6 @@ def train_speed_table(data: dict) -> str:
     return text + "\n" + bullets(lines)
 
 
-def span_rate(results: list[dict], key: str) -> str:
-    """The range of the rates ``r[key]`` (per second) of ``results`` in G/s: ``lo to hi``."""
-    rates = [r[key] / 1e9 for r in results]
-    return f"{min(rates):.1f} to {max(rates):.1f}"
-
-
 def sim_throughput_table(data: dict) -> str:
     """Million neuron-updates/s per implementation, our speed-up over each reference, and our time over the
     floor: max(memory floor, compute floor), both measured in the same run."""
@@ -221,7 +215,7 @@ def sim_throughput_table(data: dict) -> str:
     found = list(dict.fromkeys(name for r in results for name in r["seconds"]))
     references = [name for name in found if name not in SIM_OWN_MODES]
     impls = [name for name in SIM_OWN_MODES if name in found] + references
-    bandwidth = data["machine"]["copy_bandwidth_gb_s"]
+    bandwidth, adds = data["machine"]["copy_bandwidth_gb_s"], data["machine"]["int32_add_rate_g_s"]
     head = ["C", "k", "d", "T", "B", *impls, *(f"{SIM_OURS} / {ref}" for ref in references),
             "G tap-ops/s", "floor", "x floor"]
     body, speedups, floors = [], {ref: [] for ref in references}, []
@@ -234,15 +228,15 @@ def sim_throughput_table(data: dict) -> str:
             ratios.append("-" if ratio is None else times(ratio))
             if ratio is not None:
                 speedups[ref].append(ratio)
-        memory, compute = r["floor_bytes"] / (bandwidth * 1e9), r["tap_ops"] / r["add_rate"]
+        memory, compute = r["floor_bytes"] / (bandwidth * 1e9), r["tap_ops"] / (adds * 1e9)
         floor = sec[SIM_OURS] / max(memory, compute)
         floors.append(floor)
         body.append([str(r[key]) for key in ("C", "k", "d", "T", "B")] + rates + ratios
                     + [f"{r['tap_ops'] / sec[SIM_OURS] / 1e9:.2f}", "compute" if compute >= memory else "memory",
                        times(floor)])
     text = (f"Million neuron-updates per second, {data['input_width']}-bit input currents; "
-            f"copy bandwidth {bandwidth:.1f} GB/s; int32 additions (one operand from L1, every lane and core) "
-            f"{span_rate(results, 'add_rate')} G/s, timed in turn with `{SIM_OURS}` on each layer:\n\n")
+            f"copy bandwidth {bandwidth:.1f} GB/s and int32 additions {adds:.1f} G/s (one operand from L1, "
+            "every lane and core) measured in the same run:\n\n")
     text += table(head, body, right=len(head) - 5)
     lines = [f"`{SIM_OURS}` against `{ref}`: {span(found)} faster on the same work." for ref, found in speedups.items()
              if found]
