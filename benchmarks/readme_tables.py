@@ -49,7 +49,7 @@ ENERGY_NAMES = {"mulfree": "integer mul-free network (shift-add taps)",
 ENERGY_SHORT = {"float": "a multiplier per tap", "psn": "PSN matrices"}
 #: Simulator implementations that are modes of our own simulator, not references to compare against.
 SIM_OURS = "numba-seq"
-SIM_OWN_MODES = ("numba-seq", "numba-step", "numpy-ref")
+SIM_OWN_MODES = ("numba-seq", "numba-step", "stream", "stream-chunk", "numpy-ref")
 #: train_speed.json goal flag per row -> (word naming it in the JSON's goals, the ratio it tests, that ratio's label)
 SPEED_GOALS = {"goal_psn": ("PSN", "vs_psn", "PSN / ours"),
                "goal_conv1d": ("conv1d", "vs_conv1d", "grouped conv1d / ours"),
@@ -209,14 +209,15 @@ def train_speed_table(data: dict) -> str:
 
 
 def sim_throughput_table(data: dict) -> str:
-    """Million neuron-updates/s per implementation, our speed-up over each reference, and the memory floor."""
+    """Million neuron-updates/s per implementation, our speed-up over each reference, and our time over the
+    floor: max(memory floor, compute floor), both measured in the same run."""
     results = data["results"]
     found = list(dict.fromkeys(name for r in results for name in r["seconds"]))
     references = [name for name in found if name not in SIM_OWN_MODES]
     impls = [name for name in SIM_OWN_MODES if name in found] + references
-    bandwidth = data["machine"]["copy_bandwidth_gb_s"]
+    bandwidth, adds = data["machine"]["copy_bandwidth_gb_s"], data["machine"]["int32_add_rate_g_s"]
     head = ["C", "k", "d", "T", "B", *impls, *(f"{SIM_OURS} / {ref}" for ref in references),
-            "G tap-ops/s", "x memory floor"]
+            "G tap-ops/s", "floor", "x floor"]
     body, speedups, floors = [], {ref: [] for ref in references}, []
     for r in results:
         sec = r["seconds"]
@@ -227,16 +228,19 @@ def sim_throughput_table(data: dict) -> str:
             ratios.append("-" if ratio is None else times(ratio))
             if ratio is not None:
                 speedups[ref].append(ratio)
-        floor = sec[SIM_OURS] / (r["floor_bytes"] / (bandwidth * 1e9))
+        memory, compute = r["floor_bytes"] / (bandwidth * 1e9), r["tap_ops"] / (adds * 1e9)
+        floor = sec[SIM_OURS] / max(memory, compute)
         floors.append(floor)
         body.append([str(r[key]) for key in ("C", "k", "d", "T", "B")] + rates + ratios
-                    + [f"{r['tap_ops'] / sec[SIM_OURS] / 1e9:.2f}", times(floor)])
+                    + [f"{r['tap_ops'] / sec[SIM_OURS] / 1e9:.2f}", "compute" if compute >= memory else "memory",
+                       times(floor)])
     text = (f"Million neuron-updates per second, {data['input_width']}-bit input currents; "
-            f"copy bandwidth {bandwidth:.1f} GB/s measured in the same run:\n\n")
+            f"copy bandwidth {bandwidth:.1f} GB/s and int32 additions {adds:.1f} G/s (one operand from L1, "
+            "every lane and core) measured in the same run:\n\n")
     text += table(head, body, right=len(head) - 5)
     lines = [f"`{SIM_OURS}` against `{ref}`: {span(found)} faster on the same work." for ref, found in speedups.items()
              if found]
-    lines.append(f"`{SIM_OURS}` time over the memory-traffic floor: {span(floors)}.")
+    lines.append(f"`{SIM_OURS}` time over max(memory floor, compute floor): {span(floors)}.")
     return text + "\n" + bullets(lines)
 
 

@@ -1,8 +1,10 @@
 """The fast simulator: runs an integer model with the Numba kernels.
 
-Two modes with identical results: :func:`run` processes the whole sequence
-layer by layer; :class:`Stepper` processes one time step through every
-layer, keeping only each neuron's circular history and the readout sums.
+Modes with identical results: :func:`run` processes the whole sequence
+layer by layer; a :class:`~shiftspike.sim.stream.Stream` takes the sequence
+in chunks of any length (one compiled call per chunk), keeping only each
+neuron's circular history and the readout sums; :class:`Stepper` is a stream
+fed one step, or one whole sequence, at a time.
 :func:`check_resources` (from :mod:`.resources`) says beforehand whether a run
 fits in the memory available.
 """
@@ -12,14 +14,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import fixed, kernels
-from .model import Conv1d, Dense, IntegerModel, Layer, Neuron, Readout, SumPool, TensorSpec
+from .model import Conv1d, Dense, IntegerModel, Layer, Neuron, Readout, TensorSpec
 from .resources import check_resources, run_bytes
-from .trace import InputError, LayerActivity, Trace, check_input
-
-
-def _bias(layer: Dense | Conv1d) -> np.ndarray:
-    c_out = layer.weight.shape[0]
-    return np.zeros(c_out, np.int64) if layer.bias is None else layer.bias.astype(np.int64)
+from .stream import Stream
+from .trace import LayerActivity, Trace, check_input
 
 
 class _Stateless:
@@ -33,7 +31,7 @@ class _Stateless:
         if isinstance(layer, Conv1d):
             self.w = np.ascontiguousarray(layer.weight.astype(np.int64))
         if isinstance(layer, (Dense, Conv1d)):
-            self.bias = _bias(layer)
+            self.bias = kernels.acc_init(layer)
 
     def __call__(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``rows [N, features_in]`` -> ``(out [N, features_out], nonzero [N, L_in])``."""
@@ -60,11 +58,7 @@ def _neuron_params(layer: Neuron, dtype=np.int64) -> tuple[np.ndarray, np.ndarra
     return np.ascontiguousarray(layer.coef.T, dtype), layer.theta.astype(dtype)
 
 
-def _lane_dtype(layer: Neuron, inp: TensorSpec) -> np.dtype:
-    return kernels.lane_dtype(layer.acc_width, inp.width + layer.shift_max + 1, layer.overflow == fixed.SATURATE)
-
-
-__all__ = ["Stepper", "check_resources", "run", "run_bytes"]
+__all__ = ["Stepper", "Stream", "check_resources", "run", "run_bytes"]
 
 
 def run(model: IntegerModel, x: np.ndarray, record_membranes: bool = False) -> Trace:
@@ -82,7 +76,7 @@ def run(model: IntegerModel, x: np.ndarray, record_membranes: bool = False) -> T
         saturate = getattr(layer, "overflow", fixed.WRAP) == fixed.SATURATE
         spikes = None
         if isinstance(layer, Neuron):
-            coef, theta = _neuron_params(layer, _lane_dtype(layer, inp))
+            coef, theta = _neuron_params(layer, kernels.neuron_lane_dtype(layer, inp))
             neurons = batch * out.features
             y = np.empty((steps, batch, out.features), out.dtype)
             mem_dtype = fixed.storage_dtype(layer.acc_width)
@@ -111,115 +105,16 @@ def run(model: IntegerModel, x: np.ndarray, record_membranes: bool = False) -> T
     return Trace(outputs=outputs, membranes=membranes, activity=activity)
 
 
-class Stepper:
-    """Step-by-step inference: one time step ``x_t [B, features]`` at a time.
-
-    State per neuron layer: a circular history ``[R, B, P]`` in the input's
-    storage dtype, ``R = min(depth, timesteps)`` rows (``depth`` when
-    ``timesteps`` is None: an unbounded stream); per readout: the running sums
-    ``[B, F]``. ``timesteps`` is the most steps between two resets (a later step
-    is refused); :meth:`run` sizes the history by its input's T. ``reset()``
-    clears the state, so the next step is time step 0. Nothing is allocated
-    before the first step.
-    """
-
-    def __init__(self, model: IntegerModel, batch: int, timesteps: int | None = None):
-        self.model, self.batch, self.timesteps = model, batch, timesteps
-        self._stateless = {
-            i: _Stateless(layer, model.specs[i], model.specs[i + 1])
-            for i, layer in enumerate(model.layers)
-            if isinstance(layer, (Dense, Conv1d, SumPool))
-        }
-        self._neuron = {i: _neuron_params(layer) for i, layer in enumerate(model.layers) if isinstance(layer, Neuron)}
-        self.history: dict[int, np.ndarray] | None = None
-        self.t = 0
-
-    def reset(self, timesteps: int | None = None) -> None:
-        """Clear all state: the next step is time step 0. ``timesteps`` (default: the constructor's) bounds
-        the steps until the next reset and sizes the histories."""
-        self.limit = self.timesteps if timesteps is None else timesteps
-        self.history, self.sums, self.t = {}, {}, 0
-        for i, layer in enumerate(self.model.layers):
-            spec = self.model.specs[i]
-            if isinstance(layer, Neuron):
-                rows = layer.depth if self.limit is None else min(layer.depth, self.limit)
-                self.history[i] = np.zeros((rows, self.batch, spec.features), spec.dtype)
-            elif isinstance(layer, Readout):
-                self.sums[i] = np.zeros((self.batch, spec.features), np.int64)
-
-    def _check(self, x: np.ndarray) -> np.ndarray:
-        """Validate ``x [T, B, features]`` (model input spec and this stepper's batch)."""
-        x = check_input(self.model, x)
-        if x.shape[1] != self.batch:
-            raise InputError(f"batch {x.shape[1]} does not match the stepper's batch {self.batch}")
-        return x
+class Stepper(Stream):
+    """Step-by-step inference: a :class:`~shiftspike.sim.stream.Stream` fed one time step ``x_t [B,
+    features]`` at a time (:meth:`step`), or a whole sequence sized by its T (:meth:`run`)."""
 
     def step(self, x_t: np.ndarray, record_membranes: bool = False) -> Trace:
         """Advance one time step. ``x_t [B, features]``; returns a one-step ``Trace``."""
-        x_t = self._check(np.asarray(x_t)[None])[0]
-        if self.history is None:
-            self.reset()
-        if self.limit is not None and self.t >= self.limit:
-            raise InputError(f"this stepper holds {self.limit} time steps; reset() before step {self.t}")
-        return self._advance(x_t, record_membranes)
-
-    def _advance(self, cur: np.ndarray, record_membranes: bool) -> Trace:
-        """One step on a validated ``cur [B, features]`` in the input's storage dtype."""
-        outputs, membranes, activity = [], {}, []
-        for i, layer in enumerate(self.model.layers):
-            inp, out = self.model.specs[i], self.model.specs[i + 1]
-            spikes = None
-            if isinstance(layer, Neuron):
-                coef, theta = self._neuron[i]
-                y = np.empty((self.batch, out.features), out.dtype)
-                mem = np.empty((self.batch, out.features), fixed.storage_dtype(layer.acc_width))
-                kernels.neuron_step(
-                    self.history[i], self.t, np.ascontiguousarray(cur, inp.dtype), coef, theta, inp.length,
-                    layer.dilation, layer.acc_width, layer.overflow == fixed.SATURATE, y, mem,
-                )
-                if record_membranes:
-                    membranes[i] = mem[None]
-                nonzero = np.array([[np.count_nonzero(cur)]], np.int64)
-                spikes = np.array([int(y.sum())], np.int64)
-            elif isinstance(layer, Readout):
-                acc = fixed.apply_overflow(self.sums[i] + cur, layer.acc_width, layer.overflow)
-                self.sums[i] = acc
-                y = acc.astype(out.dtype)
-                nonzero = np.array([[int(np.count_nonzero(cur))]], np.int64)
-            else:
-                y, nnz = self._stateless[i](np.ascontiguousarray(cur))
-                nonzero = nnz.sum(axis=0)[None]
-            activity.append(LayerActivity(in_nonzero=nonzero, out_spikes=spikes))
-            outputs.append(y[None])
-            cur = y
-        self.t += 1
-        return Trace(outputs=outputs, membranes=membranes, activity=activity)
+        return self.feed(np.asarray(x_t)[None], record_membranes)
 
     def run(self, x: np.ndarray, record_membranes: bool = False) -> Trace:
-        """Reset (histories sized by T), then step through ``x [T, B, features]``; returns the whole trace.
-
-        Outputs, membranes and activity are written into arrays allocated once for the T steps.
-        """
-        x = self._check(x)
-        steps = x.shape[0]
-        self.reset(steps)
-        model = self.model
-        outputs = [np.empty((steps, self.batch, spec.features), spec.dtype) for spec in model.specs[1:]]
-        membranes = {i: np.empty((steps, self.batch, model.specs[i + 1].features),
-                                 fixed.storage_dtype(model.layers[i].acc_width))
-                     for i in model.neuron_layers()} if record_membranes else {}
-        nonzero = [np.empty((steps, model.specs[i].length if isinstance(layer, (Conv1d, SumPool)) else 1), np.int64)
-                   for i, layer in enumerate(model.layers)]
-        spikes = {i: np.empty(steps, np.int64) for i in model.neuron_layers()}
-        for t in range(steps):
-            trace = self._advance(x[t], record_membranes)
-            for i in range(len(model.layers)):
-                outputs[i][t] = trace.outputs[i][0]
-                nonzero[i][t] = trace.activity[i].in_nonzero[0]
-                if i in spikes:
-                    spikes[i][t] = trace.activity[i].out_spikes[0]
-                if i in membranes:
-                    membranes[i][t] = trace.membranes[i][0]
-        return Trace(outputs=outputs, membranes=membranes,
-                     activity=[LayerActivity(in_nonzero=nonzero[i], out_spikes=spikes.get(i))
-                               for i in range(len(model.layers))])
+        """Reset (histories sized by T), then feed ``x [T, B, features]``, T >= 1; returns the whole trace."""
+        x = check_input(self.model, x)
+        self.reset(x.shape[0])
+        return self.feed(x, record_membranes)

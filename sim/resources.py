@@ -4,8 +4,8 @@
 allocate for ``T`` steps of ``B`` samples: the input in its storage dtype,
 every layer's output, recorded membranes, the activity the op counts keep,
 each layer's temporaries (int64 weight copies, per-row non-zero counts, the
-neuron kernel's per-thread block state), the step-by-step histories
-(``min(depth, T)`` rows) and the report's per-step op lists. The model's own
+neuron kernel's per-thread block state), a stream's packed model and state
+(its histories of ``min(depth, T)`` rows) and the report's per-step op lists. The model's own
 tensors (already in memory) are not counted. :func:`check_resources` compares
 the total with the memory available now and raises :class:`ResourceError`.
 """
@@ -19,8 +19,9 @@ import numba
 from . import fixed
 from .errors import ResourceError
 from .kernels import NEURON_BLOCK
-from .model import Conv1d, Dense, IntegerModel, Neuron, Readout, SumPool
+from .model import Conv1d, Dense, IntegerModel, Neuron, SumPool
 from .opcount import OP_KINDS
+from .stream import stream_bytes
 
 INT64 = 8
 #: Bytes the report holds per (layer, op kind, time step): the int64 counts of three variants, the JSON
@@ -57,22 +58,9 @@ def _layer_temporaries(model: IntegerModel, index: int, steps: int, batch: int) 
 
 
 def _step_state(model: IntegerModel, steps: int, batch: int) -> int:
-    """Bytes a :class:`~shiftspike.sim.engine.Stepper` keeps for ``steps`` steps: histories, readout sums,
-    int64 weight copies, and one step's temporaries."""
-    total = 0
-    one_step = 0
-    for index, layer in enumerate(model.layers):
-        inp, out = model.specs[index], model.specs[index + 1]
-        if isinstance(layer, Neuron):
-            total += min(layer.depth, steps) * batch * inp.features * inp.dtype.itemsize
-            total += (layer.taps + 1) * inp.channels * INT64
-        elif isinstance(layer, Readout):
-            total += batch * inp.features * INT64
-        elif isinstance(layer, (Dense, Conv1d)):
-            total += (layer.weight.size + layer.weight.shape[0]) * INT64
-        one_step = max(one_step, _layer_temporaries(model, index, 1, batch) + 4 * batch * max(inp.features,
-                                                                                               out.features) * INT64)
-    return total + one_step
+    """Bytes a :class:`~shiftspike.sim.engine.Stepper` keeps for ``steps`` steps besides its outputs: the
+    packed parameters, histories, readout sums and work space."""
+    return stream_bytes(model, batch, steps)
 
 
 def _report_bytes(model: IntegerModel, steps: int) -> int:

@@ -285,8 +285,11 @@ class Outputs:
 
 
 def cache_dir() -> Path | None:
-    """The folder of shiftspike's caches (autoselect timings, synthesis results): ``$SHIFTSPIKE_CACHE_DIR``,
-    default ``~/.cache/shiftspike``; None when ``SHIFTSPIKE_DISK_CACHE=0`` disables them."""
+    """The folder of shiftspike's caches (autoselect timings, synthesis results, compiled kernels):
+    ``$SHIFTSPIKE_CACHE_DIR``, default ``$XDG_CACHE_HOME/shiftspike`` (``~/.cache/shiftspike`` without it);
+    None when ``SHIFTSPIKE_DISK_CACHE=0`` disables them."""
     if os.environ.get("SHIFTSPIKE_DISK_CACHE", "1") == "0":
         return None
-    return Path(os.environ.get("SHIFTSPIKE_CACHE_DIR") or Path.home() / ".cache" / "shiftspike")
+    if os.environ.get("SHIFTSPIKE_CACHE_DIR"):
+        return Path(os.environ["SHIFTSPIKE_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "shiftspike"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ShiftspikeError
-from .model import IntegerModel
+from .model import IntegerModel, TensorSpec
 
 
 class InputError(ShiftspikeError, ValueError):
@@ -50,23 +50,35 @@ class Trace:
         return np.argmax(self.outputs[-1][-1], axis=-1)
 
 
-def check_input(model: IntegerModel, x) -> np.ndarray:
+def check_input(model: IntegerModel, x, min_steps: int = 1) -> np.ndarray:
     """Validate ``x [T, B, features]`` against the model's input spec; return it in the spec's storage dtype.
 
     Any signed or unsigned integer dtype is accepted, and ``bool`` as the integers 0 and 1 (a spike input's
     natural type); every value must lie in the spec's range (so ``True`` is refused by a 1-bit ``int``
-    input, whose range is [-1, 0]). Floats, complex and object arrays are refused.
+    input, whose range is [-1, 0]). Floats, complex and object arrays are refused. ``T`` must be at least
+    ``min_steps``.
     """
+    check_shape(model, x, min_steps)
+    lo, hi = model.input.value_range
+    xmin, xmax = (int(x.min()), int(x.max())) if x.size else (lo, hi)
+    if xmin < lo or xmax > hi:
+        raise range_error(model.input, xmin if xmin < lo else xmax)
+    return np.ascontiguousarray(x, model.input.dtype)
+
+
+def check_shape(model: IntegerModel, x, min_steps: int = 1) -> None:
+    """The checks of :func:`check_input` that do not read the values: an integer or bool NumPy array
+    ``[T, B, features]`` with ``T >= min_steps`` and ``B >= 1``."""
     if not isinstance(x, np.ndarray):
         raise InputError(f"input must be a NumPy array, got {type(x).__name__}")
     if x.dtype.kind not in "iub":
         raise InputError(f"input dtype {x.dtype} is not an integer or bool type")
-    spec = model.input
-    if x.ndim != 3 or x.shape[2] != spec.features or x.shape[0] < 1 or x.shape[1] < 1:
-        raise InputError(f"input shape {x.shape} does not match [T, B, {spec.features}]")
+    features = model.input.features
+    if x.ndim != 3 or x.shape[2] != features or x.shape[0] < min_steps or x.shape[1] < 1:
+        raise InputError(f"input shape {x.shape} does not match [T, B, {features}]")
+
+
+def range_error(spec: TensorSpec, value: int) -> InputError:
+    """The error for an input ``value`` outside ``spec``'s range."""
     lo, hi = spec.value_range
-    xmin, xmax = (int(x.min()), int(x.max())) if x.size else (lo, hi)
-    if xmin < lo or xmax > hi:
-        bad = xmin if xmin < lo else xmax
-        raise InputError(f"input value {bad} outside the declared {spec.kind} range [{lo}, {hi}]")
-    return np.ascontiguousarray(x, spec.dtype)
+    return InputError(f"input value {value} outside the declared {spec.kind} range [{lo}, {hi}]")
