@@ -2,12 +2,12 @@
 
 Two networks: the trained ``digits`` network (row by row, T = 8; taken from a run folder, ``runs/demo`` by
 default, which ``make demo`` writes) on its whole test split, and one random conv network (conv1d, sum
-pooling, dense, readout; spike input) on random inputs. For two lane settings of each network (the lanes of
-its costliest layer: 16 and 32 for digits, 4 and 16 for the conv network; :data:`JOBS`) the
-accelerator is generated without debug ports, its lanes balanced on the samples' activity, and synthesized
-(Yosys ``synth_ecp5``, nextpnr out of context, seed 1) for the ECP5-45F, whose 72 DSPs hold the multiplier
-networks. Cycles per sample are the cycle model's
-on the samples; the shift-add networks also run every sample on Verilator against the simulator (classes,
+pooling, dense, readout; spike input) on random inputs. For each job of :data:`JOBS` (the lanes of the
+costliest layer: 4 and 16 for the conv network and 32 for digits in both variants, 16 for the shift-add
+digits network) the accelerator is generated without debug ports, its lanes balanced on the samples'
+activity, and synthesized (Yosys ``synth_ecp5``, nextpnr out of context, seed 1) for the ECP5-45F, whose
+72 DSPs hold the multiplier networks. Cycles per sample are the cycle model's on the samples; the shift-add
+networks also run every sample on Verilator against the simulator (classes,
 sums and every handshake cycle). Energy per sample is the report's (``sim.report``, table horowitz45).
 
 Writes ``results/network_rtl.json`` and ``results/network_rtl.md``.

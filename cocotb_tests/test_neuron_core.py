@@ -89,10 +89,6 @@ def named_cases() -> dict[str, CoreCase]:
 CASES = {**named_cases(), **{c.name: c for c in (random_case(k) for k in range(RANDOM_CASES))}}
 
 
-def test_the_verilator_cases_are_named_cases():
-    assert set(ON_VERILATOR) <= set(named_cases())
-
-
 def test_narrow_cases_really_overflow():
     """The overflow cases exercise wrap and saturate: their membranes differ from the unbounded sums."""
     for name in ("wrap-narrow", "saturate-narrow"):
@@ -124,6 +120,10 @@ def assert_passed(verdict: Verdict) -> None:
 #: semantics (two-state values, signed widths, memories) could differ. Every case runs on Icarus, where a build
 #: takes seconds; a Verilator build costs about a minute.
 ON_VERILATOR = ("wrap-narrow", "saturate-narrow", "mul", "loadable-shift", "conv-positions", "lanes-ragged")
+
+
+def test_the_verilator_cases_are_named_cases():
+    assert set(ON_VERILATOR) <= set(named_cases())
 
 
 def _matrix():
