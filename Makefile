@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/rtl_area.py
 	$(PY) benchmarks/dyndecay.py
 	$(PY) benchmarks/saf_memory.py
+	$(PY) benchmarks/first_run.py
 	$(PY) benchmarks/readme_tables.py
 
 # The README's results tables, regenerated from benchmarks/results/*.json (tests/test_readme.py checks them).

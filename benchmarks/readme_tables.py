@@ -390,6 +390,19 @@ def network_rtl_table(data: dict) -> str:
     return text
 
 
+def first_run_table(data: dict) -> str:
+    """First run on an empty cache against warm runs of each verb (first_run.json)."""
+    meta, rows = data["meta"], data["rows"]
+    body = [[f"`{r['verb']}`", r["case"], f"{'yes' if r['first_noted'] else 'no'}, {'yes' if r['warm_noted'] else 'no'}",
+             f"{r['first_seconds']:.1f}", f"{r['warm_seconds']:.1f}", times(r["first_seconds"] / r["warm_seconds"])]
+            for r in rows]
+    text = (f"Wall seconds of one `shiftspike` process, the first on an empty cache, warm the median of "
+            f"{meta['warm_runs']} runs after it ({meta['machine']}; load average {meta['load_before']:.2f} before, "
+            f"{meta['load_after']:.2f} after):\n\n")
+    return text + table(["verb", "case", "compile note (first, warm)", "first run (s)", "warm (s)",
+                         "first / warm"], body, right=3)
+
+
 #: table name -> (results file, renderer). The README must hold exactly these blocks.
 TABLES: dict[str, tuple[str, Callable[[dict], str]]] = {
     "accuracy": ("accuracy.json", accuracy_table),
@@ -400,6 +413,7 @@ TABLES: dict[str, tuple[str, Callable[[dict], str]]] = {
     "sim-throughput": ("sim_throughput.json", sim_throughput_table),
     "rtl-area": ("rtl_area.json", rtl_area_table),
     "network-rtl": ("network_rtl.json", network_rtl_table),
+    "first-run": ("first_run.json", first_run_table),
 }
 
 

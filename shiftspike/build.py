@@ -545,6 +545,14 @@ def _cell(value, digits: str = ".4g") -> str:
     return "-" if value is None else format(value, digits) if isinstance(value, float) else str(value)
 
 
+def _dsp_note(mul: dict) -> str:
+    """The sentence on the multiplier network's DSPs, when it was placed on a device that has them."""
+    if not mul.get("dsps"):
+        return ""
+    return (" A multiplier maps to a DSP block, so the multiplier variant's logic cells "
+            f"({_cell(mul['logic_cells'])}) leave out its {mul['dsps']} DSPs.")
+
+
 def network_markdown(rtl: dict, synth: dict, verdicts: list[dict]) -> list[str]:
     """The summary's section on the whole-network accelerator: area, Fmax, cycles, latency and throughput of
     both variants, and the verification runs."""
@@ -568,9 +576,7 @@ def network_markdown(rtl: dict, synth: dict, verdicts: list[dict]) -> list[str]:
                   "--network-comparison` adds its place and route (minutes); its cycles are the cycle model's."]
     lines += ["", f"Cycles per sample are the cycle model's for each test sample run alone ({shift['samples']} "
               "samples; the RTL matches them to the cycle, below); µs per sample at Fmax; samples per second "
-              "with the samples streamed back to back. On the ECP5 a multiplier maps to a DSP block "
-              f"(MULT18X18D), so the multiplier variant's logic cells ({_cell(mul.get('logic_cells'))}) leave out "
-              f"its {_cell(mul.get('dsps'))} DSPs.", "",
+              "with the samples streamed back to back." + _dsp_note(mul), "",
               "| run | simulator | samples | class-exact | mismatching classes | layers compared | values differing "
               "| cycles = model | verdict |", "|---|---|---:|---:|---:|---|---:|---|---|"]
     for v in verdicts:

@@ -11,9 +11,10 @@ Numba's cache files are pickles, so the folder is used only if it is this user's
 to it (it is created ``0o700``); otherwise the kernels are compiled in every run and not cached, and one
 line on stderr says why. ``SHIFTSPIKE_DISK_CACHE=0`` turns the cache off the same way (silently).
 
-:data:`CACHE` is the ``cache=`` flag of every kernel; :func:`note_compiles` prints
-:data:`COMPILE_NOTE` to stderr once per process, when Numba compiles (rather than loads) a kernel of
-``shiftspike.sim``.
+:data:`CACHE` is the ``cache=`` flag of every kernel, the simulator's and the training kernels' of
+``shiftspike.quant``; :func:`note_compiles` prints :data:`COMPILE_NOTE` to stderr once per process, when
+Numba compiles (rather than loads) a kernel of ``shiftspike.sim`` (the training kernels say so with their
+own note).
 """
 
 from __future__ import annotations
@@ -79,9 +80,9 @@ def _configure() -> bool:
 CACHE = _configure()
 
 
-def note_compiles() -> None:
-    """Print :data:`COMPILE_NOTE` to stderr the first time in this process that Numba compiles a kernel of
-    ``shiftspike.sim`` (a cache hit is a load, not a compile, and prints nothing)."""
+def note_compiles(prefix: str = MODULE_PREFIX, note: str = COMPILE_NOTE) -> None:
+    """Print ``note`` to stderr the first time in this process that Numba compiles a kernel of a module whose
+    name starts with ``prefix`` (a cache hit is a load, not a compile, and prints nothing)."""
     from numba.core import event
 
     class _Note(event.Listener):
@@ -89,9 +90,9 @@ def note_compiles() -> None:
 
         def on_start(self, ev) -> None:
             module = getattr(ev.data["dispatcher"].py_func, "__module__", "") or ""
-            if not self.said and module.startswith(MODULE_PREFIX):
+            if not self.said and module.startswith(prefix):
                 self.said = True
-                print(COMPILE_NOTE, file=sys.stderr, flush=True)
+                print(note, file=sys.stderr, flush=True)
 
         def on_end(self, ev) -> None:
             pass

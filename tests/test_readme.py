@@ -59,6 +59,7 @@ CHANGES = [
     ("sim_throughput.json", lambda d: _times(d["results"][0]["seconds"], "numba-seq", 2), ["sim-throughput"]),
     ("rtl_area.json", lambda d: _times(d["cores"][0], "logic_cells", 2), ["rtl-area"]),
     ("network_rtl.json", lambda d: _times(d["rows"][0], "latency_us", 2), ["network-rtl"]),
+    ("first_run.json", lambda d: _times(d["rows"][1], "first_seconds", 2), ["first-run"]),
 ]
 
 

@@ -1,6 +1,6 @@
 """The compiled kernels are cached in shiftspike's own cache folder, keyed by its version, and the first
-run says once that it compiles them (``sim/jit.py``); the whole-sequence kernels share their jobs out
-over threads (``kernels.job_ranges``).
+run says once that it compiles them (``sim/jit.py``; the training kernels of ``shiftspike.quant`` with
+their own note); the whole-sequence kernels share their jobs out over threads (``kernels.job_ranges``).
 
 The runs are subprocesses with a fresh cache folder, so the first one really compiles; only the readout
 kernel is used (a one-layer model), which keeps each compile to a few seconds.
@@ -52,6 +52,22 @@ def test_first_run_says_once_that_it_compiles_and_a_warm_run_says_nothing(files)
     assert _cached(cache / "numba" / metadata.version("shiftspike"))
     assert stat.S_IMODE((cache / "numba" / metadata.version("shiftspike")).stat().st_mode) == 0o700
     assert _sim(files, SHIFTSPIKE_CACHE_DIR=str(cache)).stderr == ""
+
+
+#: One forward pass of the fused training kernel (no gradient: the forward kernels only, a few seconds).
+FUSED_FORWARD = ("import torch; from shiftspike.quant.temporal import temporal_conv\n"
+                 "with torch.no_grad(): temporal_conv(torch.ones(4, 1, 2), torch.ones(2, 2), 1, impl='fused')")
+
+
+def test_the_training_kernels_say_once_that_they_compile(tmp_path):
+    from shiftspike import quant
+
+    base = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "SHIFTSPIKE_DISK_CACHE")}
+    runs = [subprocess.run([sys.executable, "-c", FUSED_FORWARD], env=base | {"SHIFTSPIKE_CACHE_DIR": str(tmp_path)},
+                           capture_output=True, text=True, timeout=600) for _ in range(2)]
+    assert [run.returncode for run in runs] == [0, 0], runs[0].stderr
+    assert [run.stderr for run in runs] == [quant.COMPILE_NOTE + "\n", ""]
+    assert _cached(tmp_path / "numba" / metadata.version("shiftspike"))
 
 
 def test_a_user_set_numba_cache_dir_is_used(files):

@@ -45,6 +45,8 @@ import numpy as np
 import torch
 from numba import njit, prange
 
+from shiftspike.sim.jit import CACHE
+
 FASTMATH = {"contract", "reassoc"}
 #: Bytes of one item's working set (history rows, weights, accumulators) kept per core.
 CACHE_BYTES = 1536 * 1024
@@ -61,7 +63,7 @@ POOL_MAX_BYTES = 512 << 20
 LANES = 16
 
 
-@njit(fastmath=FASTMATH, cache=True)
+@njit(fastmath=FASTMATH, cache=CACHE)
 def _gather(w, n0, m, rest, channels, wb, chan):
     """Per-column weights ``wb[i, j] = w[c(n0 + j), i]`` and channels ``chan[j]`` (no divisions
     in the loop: the channel advances every ``rest`` columns and wraps after ``C``)."""
@@ -79,7 +81,7 @@ def _gather(w, n0, m, rest, channels, wb, chan):
                 c = 0
 
 
-@njit(fastmath=FASTMATH, cache=True)
+@njit(fastmath=FASTMATH, cache=CACHE)
 def _item_bounds(item, n_seg, steps, cols, block):
     blk = item // n_seg
     seg = item % n_seg
@@ -87,7 +89,7 @@ def _item_bounds(item, n_seg, steps, cols, block):
     return n0, min(cols, n0 + block), seg * steps // n_seg, (seg + 1) * steps // n_seg
 
 
-@njit(fastmath=FASTMATH, cache=True)
+@njit(fastmath=FASTMATH, cache=CACHE)
 def _scratch(rows, m, like, anchor, first):
     """``[rows, pitch >= m]`` scratch (dtype of ``like``, C-contiguous) whose row ``r`` starts at
     byte ``anchor + 2048 + 64*(first + r)`` modulo 4096.
@@ -104,7 +106,7 @@ def _scratch(rows, m, like, anchor, first):
     return buf[shift: shift + rows * pitch].reshape(rows, pitch)
 
 
-@njit(fastmath=FASTMATH, cache=True)
+@njit(fastmath=FASTMATH, cache=CACHE)
 def _forward_row(x, wb, out, t, d, n0, n1):
     """``out[t]`` over columns ``n0:n1`` from the taps that reach ``t - i*d >= 0``, two per pass."""
     m = n1 - n0
@@ -136,7 +138,7 @@ def _forward_row(x, wb, out, t, d, n0, n1):
             acc[j] += wa[j] * xa[j]
 
 
-@njit(fastmath=FASTMATH, cache=True)
+@njit(fastmath=FASTMATH, cache=CACHE)
 def _forward_quad(x, wb, acc, out, t, d, n0, n1):
     """``out`` rows ``t + a*d`` (a = 0..3) over ``n0:n1``, accumulated in ``acc [4, m]``;
     every tap in range (``t >= (k-1)*d``). Taps go four at a time, then two, then one."""
@@ -206,7 +208,7 @@ def _forward_quad(x, wb, acc, out, t, d, n0, n1):
     _store_quad(acc, out, t, d, n0, n1)
 
 
-@njit(fastmath=FASTMATH, cache=True)
+@njit(fastmath=FASTMATH, cache=CACHE)
 def _store_quad(acc, out, t, d, n0, n1):
     """``out[t + a*d, n0:n1] = acc[a]`` for a = 0..3."""
     m = n1 - n0
@@ -225,7 +227,7 @@ def _store_quad(acc, out, t, d, n0, n1):
         p3[j] = a3[j]
 
 
-@njit(parallel=True, fastmath=FASTMATH, cache=True)
+@njit(parallel=True, fastmath=FASTMATH, cache=CACHE)
 def forward_kernel(x, w, d, rest, channels, block, n_seg, out, n_chunks):
     """``x [T, N]``, ``w [C, k]`` -> ``out [T, N]`` (same dtype), work split as described above."""
     steps, cols = x.shape
@@ -254,7 +256,7 @@ def forward_kernel(x, w, d, rest, channels, block, n_seg, out, n_chunks):
                 t += 1
 
 
-@njit(fastmath=FASTMATH, cache=True)
+@njit(fastmath=FASTMATH, cache=CACHE)
 def _backward_row(x, gh, wb, acc, gx, t, d, n0, n1):
     """``gx[t]`` and ``acc += gW`` terms of row ``t`` from the taps with ``t + i*d < T``, two
     per pass."""
@@ -288,7 +290,7 @@ def _backward_row(x, gh, wb, acc, gx, t, d, n0, n1):
             aa[j] += ga[j] * x0[j]
 
 
-@njit(fastmath=FASTMATH, cache=True)
+@njit(fastmath=FASTMATH, cache=CACHE)
 def _backward_quad(x, gh, wb, acc, quad, gx, t, d, n0, n1):
     """Rows ``t + a*d`` (a = 0..3) of ``gx`` (accumulated in ``quad [4, m]``) and their ``gW``
     terms in ``acc``; every ``t + 3d + i*d < T``. Taps go four at a time, then two, then one.
@@ -389,7 +391,7 @@ def _backward_quad(x, gh, wb, acc, quad, gx, t, d, n0, n1):
     _store_quad(quad, gx, t, d, n0, n1)
 
 
-@njit(fastmath=FASTMATH, cache=True)
+@njit(fastmath=FASTMATH, cache=CACHE)
 def _flush(acc, chan, m, partial):
     """Add the lane accumulators into ``partial [C, k]`` (float64) and clear them."""
     for i in range(acc.shape[0]):
@@ -399,7 +401,7 @@ def _flush(acc, chan, m, partial):
             ai[j] = 0
 
 
-@njit(parallel=True, fastmath=FASTMATH, cache=True)
+@njit(parallel=True, fastmath=FASTMATH, cache=CACHE)
 def backward_kernel(x, gh, w, d, rest, channels, block, n_seg, gx, gw, n_chunks):
     """``x, gh [T, N]`` -> ``gx [T, N]`` and ``gw [C, k]`` (dtype of ``w``)."""
     steps, cols = x.shape

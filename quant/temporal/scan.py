@@ -13,11 +13,13 @@ import numpy as np
 import torch
 from numba import njit, prange
 
+from shiftspike.sim.jit import CACHE
+
 #: Lanes per parallel block: contiguous in memory at every time step.
 LANE_BLOCK = 64
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=CACHE)
 def _forward(a, b, h):
     steps, lanes = a.shape
     for block in prange((lanes + LANE_BLOCK - 1) // LANE_BLOCK):
@@ -30,7 +32,7 @@ def _forward(a, b, h):
                 h[t, n] = state[n - lo]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=CACHE)
 def _backward(a, h, g, da, db):
     steps, lanes = a.shape
     for block in prange((lanes + LANE_BLOCK - 1) // LANE_BLOCK):
