@@ -61,6 +61,7 @@ def process_group() -> Iterator[None]:
     dist.init_process_group(backend())
     try:
         yield
+        dist.barrier()  # no rank leaves while another still talks to it (gloo aborts such a rank at exit)
     finally:
         dist.destroy_process_group()
 

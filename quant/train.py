@@ -39,6 +39,7 @@ from .config import RUN_CONFIG, ConfigError, RunConfig
 from .data import SequenceData, load_dataset
 from .network import SpikingNetwork
 from .temporal import autoselect_report
+from .temporal.autoselect import reset as reset_autoselect
 
 SEED_STRIDE = 1_000_003
 METRICS = "metrics.jsonl"
@@ -168,7 +169,10 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, console: Con
 
     Started by ``torchrun``, every process calls this: it joins the process
     group, trains its part of each global batch, and only rank 0 logs and writes.
+    The summary's ``autoselect`` is this run's: the choices an earlier run in the same process made are
+    forgotten first (a choice cached on disk is then re-checked, not timed afresh).
     """
+    reset_autoselect()
     with distributed.process_group():
         return _train(cfg, Path(out), resume, console or Console(stderr=True), progress)
 

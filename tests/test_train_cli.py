@@ -66,6 +66,18 @@ def test_the_default_training_never_times_the_implementations(tmp_path, monkeypa
     assert _train(tmp_path / "fixed", "--epochs", "1") == 0
 
 
+def test_a_run_reports_only_its_own_autoselect_choices(tmp_path, private_autoselect):
+    """A choice made earlier in the same process (another run, or a call of ``impl="auto"``) is not this
+    run's: a default run after it prints no autoselect line and records no choice."""
+    from shiftspike.quant.temporal import temporal_conv
+
+    temporal_conv(torch.ones(4, 1, 2), torch.ones(2, 2), 1, impl="auto")
+    assert autoselect.autoselect_report()["choices"]
+    stderr = _train_on_40_columns(tmp_path / "after", "--epochs", "1")
+    assert "autoselect" not in stderr
+    assert json.loads((tmp_path / "after" / "summary.json").read_text())["autoselect"]["choices"] == {}
+
+
 def test_train_with_impl_auto_prints_one_autoselect_line(tmp_path):
     out = tmp_path / "auto"
     stderr = _train_on_40_columns(out, "--impl", "auto", "--epochs", "1")
