@@ -20,6 +20,9 @@ import torch
 from shiftspike.cli import main
 from shiftspike.quant import checkpoint
 
+# One worker runs the whole module: its module-scoped runs fixture trains twice (once under torchrun).
+pytestmark = pytest.mark.xdist_group("ddp")
+
 TOLERANCE = 1e-5
 
 CONFIG = """
