@@ -50,10 +50,14 @@ ENERGY_SHORT = {"float": "a multiplier per tap", "psn": "PSN matrices"}
 #: Simulator implementations that are modes of our own simulator, not references to compare against.
 SIM_OURS = "numba-seq"
 SIM_OWN_MODES = ("numba-seq", "numba-step", "stream", "stream-chunk", "numpy-ref")
-#: train_speed.json goal flag per row -> (word naming it in the JSON's goals, the ratio it tests, that ratio's label)
-SPEED_GOALS = {"goal_psn": ("PSN", "vs_psn", "PSN / ours"),
-               "goal_conv1d": ("conv1d", "vs_conv1d", "grouped conv1d / ours"),
-               "goal_floor": ("floor", "vs_floor", "ours / floor")}
+#: The train_speed.json layout these tables read (benchmarks/train_speed.py, LAYOUT).
+SPEED_LAYOUT = 2
+#: train_speed.json ratio a goal tests -> (its label, a row field quoted with it or None, that field's label)
+SPEED_GOALS = {"vs_psn": ("PSN-gemm / ours", "work_bound", "work bound"),
+               "vs_conv1d": ("grouped conv1d / ours", None, None),
+               "vs_floor": ("ours / floor", None, None)}
+#: The PSN-family modules of the module table, as train_speed.json names them.
+SPEED_MODULES = ("PSN", "MaskedPSN", "SlidingPSN", "LIF")
 HX8K_LOGIC_CELLS = 7680
 
 
@@ -173,38 +177,88 @@ def energy_table(data: dict) -> str:
     return text
 
 
-def train_speed_table(data: dict) -> str:
-    """Excerpt of the training-speed benchmark at the largest k and smallest d, then the goals."""
+def _speed_excerpt(data: dict) -> tuple[int, int, list[dict]]:
+    """(k, d, rows) of train_speed.json at its largest k and smallest d; an older layout is a ResultsError."""
+    if data.get("layout") != SPEED_LAYOUT:
+        raise ResultsError(f"train_speed.json: layout {data.get('layout')!r}, expected {SPEED_LAYOUT} (written by an "
+                           "older benchmarks/train_speed.py); rerun it")
     rows = data["rows"]
     taps, dilation = max(r["k"] for r in rows), min(r["d"] for r in rows)
-    excerpt = [r for r in rows if r["k"] == taps and r["d"] == dilation]
-    body = [[str(r["T"]), r["auto_impl"], num(r["seconds"]["auto"] * 1e3), num(r["seconds"]["PSN"] * 1e3),
-             times(r["vs_psn"]), times(r["vs_conv1d"]), times(r["vs_floor"])] for r in excerpt]
+    return taps, dilation, [r for r in rows if r["k"] == taps and r["d"] == dilation]
+
+
+def _ms(row: dict, method: str) -> str:
+    seconds = row["seconds"].get(method)
+    return num(None if seconds is None else seconds * 1e3)
+
+
+def _speed_goal_line(goal: dict, rows: list[dict]) -> str:
+    """One goal of train_speed.json: pass/fail, shapes met, the ratio's span, where it was missed."""
+    if goal["ratio"] not in SPEED_GOALS:
+        raise ResultsError(f"train_speed.json: goal {goal['goal']!r} tests {goal['ratio']!r}, "
+                           f"none of {list(SPEED_GOALS)}")
+    label, companion, companion_label = SPEED_GOALS[goal["ratio"]]
+    flag, ratio = goal["flag"], goal["ratio"]
+    tested = [r for r in rows if r[flag] is not None]
+    met = [r for r in tested if r[flag]]
+    measured = [r[ratio] for r in tested if r[ratio] is not None]
+    line = (f"{goal['goal']}: **{'pass' if goal['pass'] else 'FAIL'}**, {len(met)} of {len(tested)} shapes "
+            f"({label} {span(measured) if measured else 'n/a'}")
+    if companion:
+        line += f"; {companion_label} {span([r[companion] for r in tested])}"
+    line += ")"
+    missed = [r for r in tested if not r[flag]]
+    if 0 < len(missed) <= 3:
+        line += "; missed at " + ", ".join(f"T = {r['T']}, k = {r['k']}, d = {r['d']} ({times(r[ratio])})"
+                                           for r in missed)
+    elif missed:
+        per_k = {k: sum(1 for r in met if r["k"] == k) for k in sorted({r["k"] for r in tested})}
+        per_k_total = Counter(r["k"] for r in tested)
+        line += "; met by k: " + ", ".join(f"k = {k}: {n} of {per_k_total[k]}" for k, n in per_k.items())
+    return line + "."
+
+
+def train_speed_table(data: dict) -> str:
+    """Operator against operator at the largest k and smallest d (train_speed.json), then the goals over every shape."""
+    taps, dilation, excerpt = _speed_excerpt(data)
+    body = [[str(r["T"]), r.get("auto_impl", "n/a"), _ms(r, "auto"), _ms(r, "PSN-gemm"), times(r["vs_psn"]),
+             times(r["work_bound"]), times(r["vs_conv1d"]), times(r["vs_floor"])] for r in excerpt]
     text = (f"k = {taps}, d = {dilation}, B = {data['batch']}, C = {data['channels']}, {data['dtype']}; "
-            f"milliseconds per forward + backward:\n\n")
-    text += table(["T", "auto chose", "ours (ms)", "PSN (ms)", "PSN / ours", "grouped conv1d / ours",
-                   "ours / memory floor"], body, right=5)
-    chosen = Counter(r["auto_impl"] for r in rows)
+            "milliseconds per forward + backward of the operator alone:\n\n")
+    text += table(["T", "auto chose", "ours (ms)", "PSN-gemm (ms)", "PSN-gemm / ours", "work bound",
+                   "grouped conv1d / ours", "ours / floor"], body, right=6)
+    rows = data["rows"]
+    chosen = Counter(r["auto_impl"] for r in rows if "auto_impl" in r)
     lines = ["`auto` chose " + ", ".join(f"`{impl}` at {n}" for impl, n in chosen.most_common())
              + f" of {len(rows)} shapes."]
-    for goal, ok in data["goals"].items():
-        field = next((f for f, (word, *_) in SPEED_GOALS.items() if word in goal), None)
-        if field is None:
-            raise ResultsError(f"train_speed.json: goal {goal!r} matches none of the row goals {list(SPEED_GOALS)}")
-        _, ratio, label = SPEED_GOALS[field]
-        tested = [r for r in rows if r[field] is not None]
-        met = [r for r in tested if r[field]]
-        line = (f"{goal}: **{'pass' if ok else 'FAIL'}**, {len(met)} of {len(tested)} shapes "
-                f"({label} {span([r[ratio] for r in tested])})")
-        missed = [r for r in tested if not r[field]]
-        if 0 < len(missed) <= 3:
-            line += "; missed at " + ", ".join(f"T = {r['T']}, k = {r['k']}, d = {r['d']} ({times(r[ratio])})"
-                                               for r in missed)
-        elif missed:
-            per_k = {k: sum(1 for r in met if r["k"] == k) for k in sorted({r["k"] for r in tested})}
-            per_k_total = Counter(r["k"] for r in tested)
-            line += "; met by k: " + ", ".join(f"k = {k}: {n} of {per_k_total[k]}" for k, n in per_k.items())
-        lines.append(line + ".")
+    lines += [_speed_goal_line(goal, rows) for goal in data["goals"]]
+    return text + "\n" + bullets(lines)
+
+
+def train_speed_modules_table(data: dict) -> str:
+    """Whole neuron module against whole neuron module at the largest k and smallest d (train_speed.json),
+    then where ours wins over every shape and what its time is made of."""
+    taps, dilation, excerpt = _speed_excerpt(data)
+    impl = data["module_impl"]
+    body = [[str(r["T"]), _ms(r, "mulfree"), _ms(r, "mulfree-frozen"), _ms(r, "PSN"),
+             *(times(r["module_vs"][m]) for m in SPEED_MODULES), times(r["module_over_operator"])] for r in excerpt]
+    text = (f"k = {taps}, d = {dilation}, B = {data['batch']}, C = {data['channels']}, {data['dtype']}; "
+            f"milliseconds per forward + backward of the whole neuron, spike function included, every module on "
+            f"`temporal_conv` `{impl}`:\n\n")
+    text += table(["T", "ours (ms)", "ours, frozen statistics (ms)", "PSN (ms)",
+                   *(f"{m} / ours" for m in SPEED_MODULES), f"ours / its operator ({impl})"], body, right=8)
+    rows = data["rows"]
+    compared = [r for r in rows if r["module_vs"]["PSN"] is not None]
+    won = [r for r in compared if r["module_vs"]["PSN"] > 1]
+    lines = [f"Our module is faster than the PSN module at {len(won)} of {len(compared)} shapes "
+             f"(PSN / ours {span([r['module_vs']['PSN'] for r in compared])})."]
+    splits = [r["module_split"] for r in rows if r["module_split"]]
+    if splits:
+        def share(part):
+            return span([s[part] for s in splits], lambda v: f"{v * 100:.0f}%")
+        lines.append(f"Our module's time over all shapes: one operator pass {share('operator')}, the "
+                     f"batch-statistics pass (a second operator pass and the moments) {share('statistics')}, the "
+                     f"rest (quantizing taps and threshold, the spike function) {share('other')}.")
     return text + "\n" + bullets(lines)
 
 
@@ -408,6 +462,7 @@ TABLES: dict[str, tuple[str, Callable[[dict], str]]] = {
     "accuracy": ("accuracy.json", accuracy_table),
     "energy": ("accuracy.json", energy_table),
     "train-speed": ("train_speed.json", train_speed_table),
+    "train-speed-modules": ("train_speed.json", train_speed_modules_table),
     "dyndecay": ("dyndecay.json", dyndecay_table),
     "saf-memory": ("saf_memory.json", saf_memory_table),
     "sim-throughput": ("sim_throughput.json", sim_throughput_table),

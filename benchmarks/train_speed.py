@@ -1,19 +1,47 @@
-"""Training speed of one neuron layer's temporal operator, side by side in one run.
+"""Training speed of one neuron layer, operator against operator and module against module, in one run.
 
-Forward + backward (gradients w.r.t. the input and the parameters) of one layer, B = 16,
-C = 128, float32, for T in {32, 64, 256, 1024, 4096, 16384}, k in {2, 8, 16}, d in {1, 4}:
+Forward + backward (gradients w.r.t. the input and the parameters, from one fixed upstream
+gradient) of one layer, input ``x [T, B, C]`` with B = 16, C = 128, float32, for
+T in {32, 64, 256, 1024, 4096, 16384}, k in {2, 8, 16}, d in {1, 4}. Every configuration
+draws ``x`` and the upstream gradient from the same seed, so all methods see the same data.
 
-* ours: every ``shiftspike.quant.temporal`` implementation (``fused``, ``conv1d``,
-  ``taploop``, ``toeplitz`` up to ``TOEPLITZ_MAX_STEPS``, ``fft``) through
-  ``temporal_conv(impl=...)``, and ``auto``: ``temporal_conv(impl="auto")``, timed after its
-  one-off selection (the selection cost is reported separately, from a fresh cache);
-* baselines: ``conv1d-tl``, the grouped dilated ``torch.nn.functional.conv1d`` on data that
-  is already time-last ``[B, C, T]`` (no layout change, the best case for it; the goals
-  compare against it); and the modules of ``shiftspike.quant.neurons``, forward + backward
-  through the whole module (spike function included): ``PSN(T)`` (one ``T x T`` GEMM),
-  ``MaskedPSN(T, k)`` (banded ``T x T``), ``SlidingPSN(k)`` (one k-tap kernel for all
-  channels, no dilation) and ``LIF`` (tau 2, hard reset, surrogate gradient). Those that
-  do not depend on k or d are run once per T (per k) and shown on every row.
+**Operators** (the linear temporal map alone, no threshold, no spike function):
+
+* ours: ``temporal_conv(x, weight [C, k], d, impl=...)`` of ``shiftspike.quant.temporal`` for
+  every implementation (``fused``, ``conv1d``, ``taploop``, ``toeplitz`` up to
+  ``TOEPLITZ_MAX_STEPS``, ``fft``) and ``auto``, timed after its one-off selection (the
+  selection cost is reported separately, from a fresh cache);
+* ``conv1d-tl``: the grouped dilated ``torch.nn.functional.conv1d`` on data already time-last
+  ``[B, C, T]`` (no layout change, its best case);
+* the bare PSN-family operators in plain torch, each the linear part of its module in
+  ``shiftspike.quant.neurons.psn``: ``PSN-gemm``, ``addmm(b [T, 1], W [T, T], x.reshape(T, B*C))``
+  with a learnable lower-triangular ``W`` (a dense GEMM: it executes ``T^2`` multiply-adds per
+  column whatever the zeros) and bias; ``MaskedPSN-banded``, the same with ``W * mask``, the
+  mask a band of k taps, the multiply included; ``SlidingPSN-conv``, one k-tap kernel shared by
+  all channels (no dilation, as SlidingPSN) with a scalar bias, by ``conv1d`` on the time-last
+  layout ``[B*C, 1, T]``, both layout changes included (time-first in and out, as the module's
+  input and output are).
+
+The headline is ``PSN-gemm / auto`` per (T, k, d). **Work bound**: a causal k-tap filter with
+dilation d takes ``sum_t #{j < k : t - j*d >= 0} = sum_t min(k, t // d + 1)`` multiply-adds per
+channel and batch item over T steps, a causal PSN ``T (T + 1) / 2``; at the same multiply-add
+rate ours cannot beat PSN by more than their ratio (PSN work / our work), the row's work bound.
+Goal per row: **faster than PSN-gemm, or within 10% of the work bound where the bound makes
+that impossible** (bound <= 1: ``PSN-gemm / auto >= 0.9 * bound``). Where the bound is below 1
+or ours does not beat PSN-gemm, the row says whether ours is within 10% of the bound.
+
+**Modules** (the whole neuron, spike function and surrogate gradient included on both sides),
+each built as training builds it from a model config (``quant.network``, the config's default
+surrogate and ``impl = "fused"``): ``mulfree``, our mul-free channel-wise neuron
+(``ChannelwiseNeuron``, quantized, training mode with batch statistics, input grid unit 2^-8)
+with k taps and dilation d; ``mulfree-frozen``, the same on frozen running statistics (the
+final epochs of training); ``PSN(T)``, ``MaskedPSN(T, k)``, ``SlidingPSN(k)`` (itself our
+``temporal_conv`` with its kernel broadcast over the channels) and ``LIF`` (tau 2, hard reset).
+Ratio: the PSN module's time over ours. In training with batch statistics our module runs the
+operator twice, forward and backward (once for the statistics, once for the membrane), and
+quantizes its taps and threshold; the split of its time is measured, not guessed:
+operator share ``fused / mulfree``, statistics pass ``(mulfree - mulfree-frozen) / mulfree``,
+the rest (quantizers, threshold, spike function) ``(mulfree-frozen - fused) / mulfree``.
 
 Time: the median of up to ``MAX_RUNS`` runs after a few untimed ones (one run when the first
 takes longer than ``SLOW_SECONDS``). Peak memory: every (T, method) runs in a fresh subprocess; before
@@ -25,12 +53,15 @@ forward + backward touched, whichever allocator (torch, NumPy) it came from. The
 runs that follow are steady state: the fused kernel reuses the buffers of the previous
 step, as it does in a training loop.
 
-Memory-traffic floor: forward reads X and writes H, backward reads gH and X and writes gX:
-``5 * T*B*C*4`` bytes at the bandwidth a plain 256 MiB ``torch`` tensor copy reaches in the
-same run (bytes read + written / time, best of 10).
+Floors of our operator, both measured in the same run: memory, the forward reads X and writes
+H, the backward reads gH and X and writes gX, ``5 * T*B*C*4`` bytes at the bandwidth of a plain
+256 MiB ``torch`` tensor copy (bytes read + written / time, best of 10); compute, the forward
+and the two backward products (gX, gW) take ``3 * B*C * sum_t min(k, t // d + 1)``
+multiply-adds at the rate of a 2048 x 2048 float32 ``torch.matmul`` (MAC/s, best of 5).
+floor = max(memory floor, compute floor).
 
-Goals (pass/fail columns): ``auto`` faster than PSN at every T; at least 3x faster than
-``conv1d-tl`` at T <= 256; within 3x of the memory-traffic floor.
+Goals (pass/fail columns): the PSN-gemm goal above; ``auto`` at least 3x faster than
+``conv1d-tl`` at T <= 256; ``auto`` within 3x of the floor.
 
     python benchmarks/train_speed.py [--quick] [--out benchmarks/results]
 """
@@ -49,24 +80,52 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from shiftspike.quant.config import ModelConfig
+from shiftspike.quant.grid import Grid
+from shiftspike.quant.network import _neuron
+from shiftspike.quant.temporal import TOEPLITZ_MAX_STEPS, autoselect_report, temporal_conv
+from shiftspike.quant.temporal.autoselect import choose
+from shiftspike.quant.temporal.fused import release_buffers
 from shiftspike.sim.safe_io import write_atomic
 
+#: The layout of train_speed.json; benchmarks/readme_tables.py refuses any other.
+LAYOUT = 2
 BATCH, CHANNELS = 16, 128
 STEPS = (32, 64, 256, 1024, 4096, 16384)
 TAPS = (2, 8, 16)
 DILATIONS = (1, 4)
 QUICK_STEPS, QUICK_TAPS, QUICK_DILATIONS = (32, 1024), (8,), (1, 4)
+SMOKE_STEPS, SMOKE_TAPS, SMOKE_DILATIONS = (32,), (8,), (1, 4)
 OURS = ("auto", "fused", "conv1d", "taploop", "toeplitz", "fft")
-BASELINES = ("conv1d-tl", "PSN", "MaskedPSN", "SlidingPSN", "LIF")
-PER_CONFIG = OURS + ("conv1d-tl",)  # depend on (k, d)
-PER_TAPS = ("MaskedPSN", "SlidingPSN")  # depend on k only
+BARE_PSN = ("PSN-gemm", "MaskedPSN-banded", "SlidingPSN-conv")
+OPERATORS = OURS + ("conv1d-tl",) + BARE_PSN
+OUR_MODULES = ("mulfree", "mulfree-frozen")
+PSN_MODULES = ("PSN", "MaskedPSN", "SlidingPSN", "LIF")
+MODULES = OUR_MODULES + PSN_MODULES
+#: The model-config neuron name of each module.
+NEURON = {"mulfree": "mulfree", "mulfree-frozen": "mulfree", "PSN": "psn", "MaskedPSN": "masked-psn",
+          "SlidingPSN": "sliding-psn", "LIF": "lif"}
+#: The temporal_conv implementation the modules use (the model config's default).
+MODULE_IMPL = "fused"
+PER_CONFIG = OURS + ("conv1d-tl",) + OUR_MODULES  # depend on (k, d)
+PER_TAPS = ("MaskedPSN-banded", "SlidingPSN-conv", "MaskedPSN", "SlidingPSN")  # depend on k only
+#: Methods with a T x T matrix, skipped where it would not fit MEMORY_BUDGET.
+DENSE = ("PSN-gemm", "MaskedPSN-banded", "PSN", "MaskedPSN")
+#: The unit of the mul-free module's input grid (a synapse's output in training has one unit per tensor).
+INPUT_UNIT = 2.0 ** -8
+#: Where PSN-gemm cannot be beaten at equal multiply-add rates, ours must reach this fraction of the bound.
+WITHIN_BOUND = 0.9
+MATMUL_SIZE = 2048
 SLOW_SECONDS = 5.0
 WARMUP_SECONDS, WARMUP_RUNS = 0.25, 50  # untimed runs after the memory run: this long, at most this many
 TARGET_SECONDS, MAX_RUNS = 0.5, 200  # timed runs: enough to fill this, 3 to MAX_RUNS
@@ -74,19 +133,20 @@ TARGET_SECONDS, MAX_RUNS = 0.5, 200  # timed runs: enough to fill this, 3 to MAX
 MEMORY_BUDGET = 16 << 30
 
 
-def rss_bytes(field: str) -> int:
+# ---------------------------------------------------------------- measuring (in the child process)
+
+
+def rss_bytes(field_name: str) -> int:
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith(field + ":"):
+            if line.startswith(field_name + ":"):
                 return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
+    raise RuntimeError(f"{field_name} not in /proc/self/status")
 
 
 def fresh_peak() -> int:
     """Free what can be freed (the fused kernel's recycled output buffers too, so a measured
     run allocates them afresh), reset the peak-RSS counter; the current RSS."""
-    from shiftspike.quant.temporal.fused import release_buffers
-
     release_buffers()
     gc.collect()
     ctypes.CDLL("libc.so.6").malloc_trim(0)
@@ -118,74 +178,120 @@ def measure(step) -> dict:
     return {"seconds": statistics.median(times), "peak_bytes": peak, "runs": runs}
 
 
-def psn_bytes(steps: int, method: str) -> int:
-    """Rough peak of a PSN-family run: the T x T matrix, its gradient and temporaries."""
-    return (6 if method == "MaskedPSN" else 4) * steps * steps * 4 + 8 * steps * BATCH * CHANNELS * 4
+@dataclass
+class Case:
+    """One forward + backward to time: ``forward(input)``, then backward from ``grad`` (the output's
+    shape); ``input`` and ``parameters`` receive gradients. ``extra``: facts to report with the time."""
+
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    input: torch.Tensor
+    grad: torch.Tensor
+    parameters: list[torch.Tensor]
+    extra: dict = field(default_factory=dict)
+
+    def step(self) -> None:
+        for p in (self.input, *self.parameters):
+            p.grad = None
+        self.forward(self.input).backward(self.grad)
 
 
-def skip_reason(method: str, steps: int) -> str | None:
-    from shiftspike.quant.temporal import TOEPLITZ_MAX_STEPS
+def our_operator(impl: str, x: torch.Tensor, grad: torch.Tensor, taps: int, dilation: int) -> Case:
+    """``temporal_conv(x [T, B, C], weight [C, k], d, impl)``; ``auto`` makes its selection here, untimed."""
+    weight = (torch.randn(CHANNELS, taps) / taps).requires_grad_()
+    extra = {}
+    if impl == "auto":
+        before = autoselect_report()["seconds"]
+        extra = {"chose": choose(x, weight, dilation, False), "select_seconds": autoselect_report()["seconds"] - before}
+    return Case(lambda v: temporal_conv(v, weight, dilation, impl=impl), x, grad, [weight], extra)
 
-    if method == "toeplitz" and steps > TOEPLITZ_MAX_STEPS:
-        return f"T > TOEPLITZ_MAX_STEPS = {TOEPLITZ_MAX_STEPS}"
-    if method in ("PSN", "MaskedPSN") and psn_bytes(steps, method) > MEMORY_BUDGET:
-        return f"T x T matrix needs ~{psn_bytes(steps, method) / 2**30:.0f} GiB"
-    return None
+
+def conv1d_time_last(x: torch.Tensor, grad: torch.Tensor, taps: int, dilation: int) -> Case:
+    """Grouped dilated conv1d on ``x`` already laid out ``[B, C, T]`` (the layout change untimed)."""
+    series = x.detach().permute(1, 2, 0).contiguous().requires_grad_()
+    kernel = (torch.randn(CHANNELS, 1, taps) / taps).requires_grad_()
+
+    def forward(v):
+        return F.conv1d(F.pad(v, ((taps - 1) * dilation, 0)), kernel, dilation=dilation, groups=CHANNELS)
+    return Case(forward, series, grad.permute(1, 2, 0).contiguous(), [kernel])
+
+
+def psn_parameters(steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """PSN's learnable ``W [T, T]`` (lower triangular: causal) and per-step bias ``b [T, 1]`` (init -1)."""
+    weight = torch.tril(torch.randn(steps, steps) / math.sqrt(steps)).requires_grad_()
+    return weight, torch.full((steps, 1), -1.0, requires_grad=True)
+
+
+def psn_gemm(x: torch.Tensor, grad: torch.Tensor, taps: int, dilation: int) -> Case:
+    """PSN's operator: ``b + W @ x.reshape(T, B*C)``, one dense GEMM."""
+    weight, bias = psn_parameters(x.shape[0])
+    return Case(lambda v: torch.addmm(bias, weight, v.flatten(1)).view(v.shape), x, grad, [weight, bias])
+
+
+def masked_psn_banded(x: torch.Tensor, grad: torch.Tensor, taps: int, dilation: int) -> Case:
+    """MaskedPSN's operator: ``b + (W * mask) @ x.reshape(T, B*C)``, mask 1 where ``0 <= t - j < k``."""
+    steps = x.shape[0]
+    weight, bias = psn_parameters(steps)
+    lag = torch.arange(steps)[:, None] - torch.arange(steps)[None, :]
+    mask = ((lag >= 0) & (lag < taps)).float()
+    return Case(lambda v: torch.addmm(bias, weight * mask, v.flatten(1)).view(v.shape), x, grad, [weight, bias])
+
+
+def sliding_psn_conv(x: torch.Tensor, grad: torch.Tensor, taps: int, dilation: int) -> Case:
+    """SlidingPSN's operator: one k-tap kernel (tap i weighs ``x[t - i]``) and a scalar bias for every
+    channel, ``conv1d`` over ``[B*C, 1, T]``; ``x [T, B, C]`` in and out, both layout changes timed."""
+    weight = torch.exp2(-torch.arange(taps, dtype=torch.float32)).requires_grad_()
+    bias = torch.tensor([-1.0], requires_grad=True)
+
+    def forward(v):
+        series = v.flatten(1).t().unsqueeze(1)
+        h = F.conv1d(F.pad(series, (taps - 1, 0)), weight.flip(0).view(1, 1, taps), bias)
+        return h.squeeze(1).t().reshape(v.shape)
+    return Case(forward, x, grad, [weight, bias])
+
+
+def neuron_module(method: str, x: torch.Tensor, grad: torch.Tensor, taps: int, dilation: int) -> Case:
+    """The whole neuron ``method`` as training builds it from a model config (``quant.network``)."""
+    cfg = ModelConfig.model_construct(neuron=NEURON[method], taps=taps, impl=MODULE_IMPL)
+    module = _neuron(cfg, CHANNELS, dilation, x.shape[0])
+    forward = module
+    if method in OUR_MODULES:
+        module.frozen_statistics = method == "mulfree-frozen"
+        grid = Grid(torch.tensor(INPUT_UNIT, dtype=torch.float64))
+
+        def forward(v):
+            return module(v, grid)
+    return Case(forward, x, grad, list(module.parameters()), {"impl": MODULE_IMPL})
+
+
+BASELINES: dict[str, Callable[..., Case]] = {"conv1d-tl": conv1d_time_last, "PSN-gemm": psn_gemm,
+                                             "MaskedPSN-banded": masked_psn_banded,
+                                             "SlidingPSN-conv": sliding_psn_conv}
+
+
+def build(method: str, steps: int, taps: int, dilation: int) -> Case:
+    """The case of ``method`` at (T, k, d); ``x`` and the upstream gradient from seed 0."""
+    torch.manual_seed(0)
+    x = torch.randn(steps, BATCH, CHANNELS, requires_grad=True)
+    grad = torch.randn(steps, BATCH, CHANNELS)
+    if method in OURS:
+        return our_operator(method, x, grad, taps, dilation)
+    if method in MODULES:
+        return neuron_module(method, x, grad, taps, dilation)
+    return BASELINES[method](x, grad, taps, dilation)
 
 
 def child(spec: dict) -> list[dict]:
     """Run one (T, method) over its (k, d) configs; results as dicts."""
-    import torch.nn.functional as F
-
-    from shiftspike.quant import neurons
-    from shiftspike.quant.temporal import autoselect_report, temporal_conv
-    from shiftspike.quant.temporal.autoselect import choose
-
-    torch.manual_seed(0)
-    steps, method = spec["T"], spec["method"]
-    shape = (steps, BATCH, CHANNELS)
     results = []
     for taps, dilation in spec["configs"]:
-        x = torch.randn(shape, requires_grad=True)
-        grad = torch.randn(shape)
-        params: list[torch.Tensor] = [x]
-        extra = {}
-        if method in OURS:
-            weight = (torch.randn(CHANNELS, taps) / taps).requires_grad_()
-            params.append(weight)
-            if method == "auto":  # the one-off selection, outside the timing
-                before = autoselect_report()["seconds"]
-                extra = {"chose": choose(x, weight, dilation, False),
-                         "select_seconds": autoselect_report()["seconds"] - before}
-
-            def fn(x=x, weight=weight, dilation=dilation, impl=method):
-                return temporal_conv(x, weight, dilation, impl=impl)
-        elif method == "conv1d-tl":
-            x = torch.randn(BATCH, CHANNELS, steps, requires_grad=True)
-            grad = torch.randn(BATCH, CHANNELS, steps)
-            kernel = (torch.randn(CHANNELS, 1, taps) / taps).requires_grad_()
-            params = [x, kernel]
-
-            def fn(x=x, kernel=kernel, taps=taps, dilation=dilation):
-                return F.conv1d(F.pad(x, ((taps - 1) * dilation, 0)), kernel, dilation=dilation, groups=CHANNELS)
-        else:
-            module = {"PSN": lambda: neurons.PSN(steps), "MaskedPSN": lambda: neurons.MaskedPSN(steps, taps),
-                      "SlidingPSN": lambda: neurons.SlidingPSN(taps),
-                      "LIF": lambda: neurons.LIF(tau=2.0, reset="hard")}[method]()
-            params += list(module.parameters())
-            if method == "SlidingPSN":
-                with torch.no_grad():
-                    module(x)  # its temporal_conv(impl="auto") selection, outside the timing
-            fn = module
-
-        def step(fn=fn, x=x, grad=grad, params=params):
-            for p in params:
-                p.grad = None
-            fn(x).backward(grad)
-
-        results.append({"T": steps, "k": taps, "d": dilation, "method": method, **measure(step), **extra})
-        del fn, step, params, x, grad
+        case = build(spec["method"], spec["T"], taps, dilation)
+        results.append({"T": spec["T"], "k": taps, "d": dilation, "method": spec["method"], **measure(case.step),
+                        **case.extra})
+        del case
     return results
+
+
+# ---------------------------------------------------------------- machine rates (in the parent)
 
 
 def copy_bandwidth() -> float:
@@ -201,11 +307,27 @@ def copy_bandwidth() -> float:
     return 2 * src.nbytes / best
 
 
+def matmul_mac_rate(size: int = MATMUL_SIZE, repeats: int = 5) -> float:
+    """Multiply-adds per second of a ``size x size`` float32 ``torch.matmul``, best of ``repeats``."""
+    generator = torch.Generator().manual_seed(0)
+    a, b = torch.randn(size, size, generator=generator), torch.randn(size, size, generator=generator)
+    torch.matmul(a, b)
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.matmul(a, b)
+        best = min(best, time.perf_counter() - start)
+    return size ** 3 / best
+
+
+# ---------------------------------------------------------------- running the grid
+
+
 def jobs(steps_list, taps_list, dilations) -> list[dict]:
     configs = [(k, d) for k in taps_list for d in dilations]
     out = []
     for steps in steps_list:
-        for method in OURS + BASELINES:
+        for method in OPERATORS + MODULES:
             if method in PER_CONFIG:
                 todo = configs
             elif method in PER_TAPS:
@@ -214,6 +336,19 @@ def jobs(steps_list, taps_list, dilations) -> list[dict]:
                 todo = [(taps_list[0], 1)]
             out.append({"T": steps, "method": method, "configs": todo})
     return out
+
+
+def dense_bytes(steps: int, method: str) -> int:
+    """Rough peak of a run with a T x T matrix: the matrix, its gradient and temporaries."""
+    return (6 if "Masked" in method else 4) * steps * steps * 4 + 8 * steps * BATCH * CHANNELS * 4
+
+
+def skip_reason(method: str, steps: int) -> str | None:
+    if method == "toeplitz" and steps > TOEPLITZ_MAX_STEPS:
+        return f"T > TOEPLITZ_MAX_STEPS = {TOEPLITZ_MAX_STEPS}"
+    if method in DENSE and dense_bytes(steps, method) > MEMORY_BUDGET:
+        return f"T x T matrix needs ~{dense_bytes(steps, method) / 2**30:.0f} GiB"
+    return None
 
 
 def run_child(spec: dict, cache_dir: str) -> list[dict]:
@@ -231,6 +366,59 @@ def run_child(spec: dict, cache_dir: str) -> list[dict]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+# ---------------------------------------------------------------- summarising (pure)
+
+
+def our_macs(steps: int, taps: int, dilation: int) -> int:
+    """Multiply-adds of a causal k-tap filter with dilation d over T steps, per channel and batch item:
+    ``sum_t #{j < k : t - j*d >= 0}``."""
+    return sum(min(taps, t // dilation + 1) for t in range(steps))
+
+
+def psn_macs(steps: int) -> int:
+    """Multiply-adds of a causal T x T matrix over T steps, per channel and batch item: ``T (T + 1) / 2``."""
+    return steps * (steps + 1) // 2
+
+
+def work_bound(steps: int, taps: int, dilation: int) -> float:
+    """PSN work / our work: how much faster than PSN ours can be at the same multiply-add rate."""
+    return psn_macs(steps) / our_macs(steps, taps, dilation)
+
+
+def psn_verdict(vs_psn: float | None, bound: float) -> tuple[bool, bool | None]:
+    """(goal met, within 10% of the bound) for ``vs_psn`` = PSN-gemm / ours and the work bound.
+
+    The goal: ours faster than PSN-gemm, or within 10% of the bound where the bound is <= 1. Whether
+    ours is within 10% of the bound is told (not None) only where the bound is below 1 or ours does
+    not beat PSN-gemm."""
+    if vs_psn is None:
+        return False, None
+    within = vs_psn >= WITHIN_BOUND * bound if bound < 1 or vs_psn <= 1 else None
+    return vs_psn > 1 or (bound <= 1 and vs_psn >= WITHIN_BOUND * bound), within
+
+
+def floors(steps: int, taps: int, dilation: int, bandwidth: float, mac_rate: float) -> dict:
+    """Seconds our operator's forward + backward needs at least: moving ``5 * T*B*C*4`` bytes at
+    ``bandwidth`` (bytes/s), and ``3 * B*C * our_macs`` multiply-adds at ``mac_rate`` (MAC/s)."""
+    memory = 5 * steps * BATCH * CHANNELS * 4 / bandwidth
+    compute = 3 * BATCH * CHANNELS * our_macs(steps, taps, dilation) / mac_rate
+    return {"memory_floor_seconds": memory, "compute_floor_seconds": compute, "floor_seconds": max(memory, compute),
+            "floor": "compute" if compute > memory else "memory"}
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    return numerator / denominator if numerator and denominator else None
+
+
+def module_split(seconds: dict) -> dict | None:
+    """Shares of the mul-free module's time: one operator pass (``fused``), the batch-statistics pass
+    (``mulfree - mulfree-frozen``) and the rest (``mulfree-frozen - fused``); None if one is missing."""
+    if not all(m in seconds for m in (MODULE_IMPL, *OUR_MODULES)):
+        return None
+    total, frozen, operator = seconds["mulfree"], seconds["mulfree-frozen"], seconds[MODULE_IMPL]
+    return {"operator": operator / total, "statistics": (total - frozen) / total, "other": (frozen - operator) / total}
+
+
 def lookup(results: list[dict], steps: int, taps: int, dilation: int, method: str) -> dict | None:
     """The measurement that applies to (T, k, d) for ``method`` (shared across k and/or d)."""
     for r in results:
@@ -244,36 +432,58 @@ def lookup(results: list[dict], steps: int, taps: int, dilation: int, method: st
     return None
 
 
-def summarize(results: list[dict], bandwidth: float, steps_list, taps_list, dilations) -> list[dict]:
-    rows = []
-    for steps in steps_list:
-        for taps in taps_list:
-            for dilation in dilations:
-                row = {"T": steps, "k": taps, "d": dilation, "seconds": {}, "peak_bytes": {}, "skipped": {}}
-                for method in OURS + BASELINES:
-                    r = lookup(results, steps, taps, dilation, method)
-                    if r is None:
-                        continue
-                    if "skipped" in r:
-                        row["skipped"][method] = r["skipped"]
-                    else:
-                        row["seconds"][method] = r["seconds"]
-                        row["peak_bytes"][method] = r["peak_bytes"]
-                        if method == "auto":
-                            row["auto_impl"] = r["chose"]
-                floor = 5 * steps * BATCH * CHANNELS * 4 / bandwidth
-                row["floor_seconds"] = floor
-                auto = row["seconds"].get("auto")
-                psn = row["seconds"].get("PSN")
-                conv = row["seconds"].get("conv1d-tl")
-                row["vs_psn"] = psn / auto if auto and psn else None
-                row["vs_conv1d"] = conv / auto if auto and conv else None
-                row["vs_floor"] = auto / floor if auto else None
-                row["goal_psn"] = row["vs_psn"] is not None and row["vs_psn"] > 1
-                row["goal_conv1d"] = None if steps > 256 else (row["vs_conv1d"] or 0) >= 3
-                row["goal_floor"] = row["vs_floor"] is not None and row["vs_floor"] <= 3
-                rows.append(row)
-    return rows
+def measured_row(results: list[dict], steps: int, taps: int, dilation: int) -> dict:
+    """Times, peaks and skip reasons of every method at (T, k, d)."""
+    row = {"T": steps, "k": taps, "d": dilation, "seconds": {}, "peak_bytes": {}, "skipped": {}}
+    for method in OPERATORS + MODULES:
+        r = lookup(results, steps, taps, dilation, method)
+        if r is None:
+            continue
+        if "skipped" in r:
+            row["skipped"][method] = r["skipped"]
+            continue
+        row["seconds"][method] = r["seconds"]
+        row["peak_bytes"][method] = r["peak_bytes"]
+        if method == "auto":
+            row["auto_impl"] = r["chose"]
+    return row
+
+
+def judged_row(row: dict, bandwidth: float, mac_rate: float) -> dict:
+    """``row`` with work, floors, ratios and goal flags added."""
+    steps, taps, dilation, sec = row["T"], row["k"], row["d"], row["seconds"]
+    auto = sec.get("auto")
+    row.update(our_macs=our_macs(steps, taps, dilation), psn_macs=psn_macs(steps),
+               work_bound=work_bound(steps, taps, dilation), **floors(steps, taps, dilation, bandwidth, mac_rate))
+    row["vs_psn"] = ratio(sec.get("PSN-gemm"), auto)
+    row["goal_psn"], row["within_bound"] = psn_verdict(row["vs_psn"], row["work_bound"])
+    row["vs_conv1d"] = ratio(sec.get("conv1d-tl"), auto)
+    row["goal_conv1d"] = None if steps > 256 else (row["vs_conv1d"] or 0) >= 3
+    row["vs_floor"] = ratio(auto, row["floor_seconds"])
+    row["goal_floor"] = row["vs_floor"] is not None and row["vs_floor"] <= 3
+    row["module_vs"] = {m: ratio(sec.get(m), sec.get("mulfree")) for m in PSN_MODULES}
+    row["module_over_operator"] = ratio(sec.get("mulfree"), sec.get(MODULE_IMPL))
+    row["module_split"] = module_split(sec)
+    return row
+
+
+def summarize(results: list[dict], bandwidth: float, mac_rate: float, steps_list, taps_list, dilations) -> list[dict]:
+    return [judged_row(measured_row(results, steps, taps, dilation), bandwidth, mac_rate)
+            for steps in steps_list for taps in taps_list for dilation in dilations]
+
+
+def goals(rows: list[dict]) -> list[dict]:
+    """The run's goals: text, the row flag and ratio they test, pass."""
+    def goal(text, flag, ratio_field, tested):
+        return {"goal": text, "flag": flag, "ratio": ratio_field, "pass": all(r[flag] for r in tested)}
+    return [goal("auto faster than PSN-gemm, or within 10% of the work bound where the bound makes that impossible",
+                 "goal_psn", "vs_psn", rows),
+            goal("auto >= 3x faster than conv1d-tl at T <= 256", "goal_conv1d", "vs_conv1d",
+                 [r for r in rows if r["T"] <= 256]),
+            goal("auto within 3x of the floor, max(memory, compute)", "goal_floor", "vs_floor", rows)]
+
+
+# ---------------------------------------------------------------- output
 
 
 def mark(ok: bool | None) -> str:
@@ -292,51 +502,99 @@ def fmt_mb(row: dict, method: str) -> str:
     return f"{row['peak_bytes'][method] / 2**20:,.1f}" if method in row["peak_bytes"] else "-"
 
 
-def markdown(rows: list[dict], bandwidth: float, goals: dict, meta: dict) -> str:
-    head = ["T", "k", "d", "auto ->", *(f"{m} (ms)" for m in OURS + BASELINES), "floor (ms)",
-            "PSN / auto", "conv1d-tl / auto", "auto / floor", "faster than PSN", ">= 3x conv1d-tl (T <= 256)",
-            "<= 3x floor"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+def fmt_x(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def fmt_share(split: dict | None, part: str) -> str:
+    return "-" if split is None else f"{split[part] * 100:.0f}%"
+
+
+def md_table(head: list[str], body: list[list[str]]) -> str:
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                     + ["| " + " | ".join(cells) + " |" for cells in body])
+
+
+def operator_table(rows: list[dict]) -> str:
+    head = ["T", "k", "d", "auto ->", *(f"{m} (ms)" for m in OPERATORS), "memory floor (ms)", "compute floor (ms)",
+            "work bound", "PSN-gemm / auto", "within 10% of bound", "conv1d-tl / auto", "auto / floor",
+            "PSN-gemm goal", ">= 3x conv1d-tl (T <= 256)", "<= 3x floor"]
+    body = [[str(r["T"]), str(r["k"]), str(r["d"]), r.get("auto_impl", "-"), *(fmt_ms(r, m) for m in OPERATORS),
+             f"{r['memory_floor_seconds'] * 1e3:,.3f}", f"{r['compute_floor_seconds'] * 1e3:,.3f}",
+             fmt_x(r["work_bound"]), fmt_x(r["vs_psn"]),
+             "-" if r["within_bound"] is None else ("yes" if r["within_bound"] else "no"),
+             fmt_x(r["vs_conv1d"]), fmt_x(r["vs_floor"]),
+             mark(r["goal_psn"]), mark(r["goal_conv1d"]), mark(r["goal_floor"])] for r in rows]
+    return md_table(head, body)
+
+
+def module_table(rows: list[dict]) -> str:
+    head = ["T", "k", "d", *(f"{m} (ms)" for m in MODULES), *(f"{m} / mulfree" for m in PSN_MODULES),
+            f"mulfree / {MODULE_IMPL} operator", "operator share", "statistics pass share", "other share"]
+    body = [[str(r["T"]), str(r["k"]), str(r["d"]), *(fmt_ms(r, m) for m in MODULES),
+             *(fmt_x(r["module_vs"][m]) for m in PSN_MODULES), fmt_x(r["module_over_operator"]),
+             *(fmt_share(r["module_split"], part) for part in ("operator", "statistics", "other"))] for r in rows]
+    return md_table(head, body)
+
+
+def memory_table(rows: list[dict]) -> str:
+    head = ["T", "k", "d", *(f"{m} (MiB)" for m in OPERATORS + MODULES)]
+    body = [[str(r["T"]), str(r["k"]), str(r["d"]), *(fmt_mb(r, m) for m in OPERATORS + MODULES)] for r in rows]
+    return md_table(head, body)
+
+
+def span_of(values: list[float], fmt: Callable[[float], str]) -> str:
+    return "-" if not values else f"{fmt(min(values))} to {fmt(max(values))}"
+
+
+def module_findings(rows: list[dict]) -> str:
+    """One paragraph: where the mul-free module beats the PSN module, and what its time is made of."""
+    faster = [r for r in rows if r["module_vs"]["PSN"] is not None]
+    won = [r for r in faster if r["module_vs"]["PSN"] > 1]
+    splits = [r["module_split"] for r in rows if r["module_split"]]
+
+    def share(part):
+        return span_of([s[part] for s in splits], lambda v: f"{v * 100:.0f}%")
+    return (f"The mulfree module is faster than the PSN module at {len(won)} of {len(faster)} shapes "
+            f"(PSN / mulfree {span_of([r['module_vs']['PSN'] for r in faster], fmt_x)}). Its time, split: one "
+            f"operator pass ({MODULE_IMPL}) {share('operator')}, the batch-statistics pass (mulfree minus "
+            f"mulfree-frozen: a second operator pass and the moments) {share('statistics')}, the rest (quantizing "
+            f"taps and threshold, the spike function) {share('other')}.")
+
+
+def markdown(rows: list[dict], rates: dict, run_goals: list[dict], meta: dict) -> str:
+    summary = "\n".join(f"- {g['goal']}: **{mark(g['pass'])}**" for g in run_goals)
+    return (f"Forward + backward of one neuron layer, B={BATCH}, C={CHANNELS}, float32, {os.cpu_count()} cores, "
+            f"torch {torch.__version__} ({torch.get_num_threads()} threads); memory copy bandwidth "
+            f"{rates['bandwidth'] / 1e9:.1f} GB/s, float32 matmul {rates['mac_rate'] / 1e9:.1f} GMAC/s; load average "
+            f"{meta['load_before']:.2f} before, {meta['load_after']:.2f} after (1-minute load average; above ~1 other "
+            f"processes were competing for the cores and the times are inflated). Autoselect (auto ->) spent "
+            f"{meta['select_seconds']:.1f} s timing {meta['selected']} shapes from a fresh cache. "
+            f"Wall time {meta['wall_seconds']:.0f} s.\n\nGoals:\n{summary}\n\n"
+            "Operators, time (ms, median); work bound = PSN work / our work, T(T+1)/2 over sum_t min(k, t//d + 1); "
+            "floor = max(memory floor, compute floor):\n\n" + operator_table(rows)
+            + f"\n\nModules, time (ms, median), spike function included; every module uses temporal_conv "
+            f"impl={MODULE_IMPL!r}:\n\n" + module_table(rows) + "\n\n" + module_findings(rows)
+            + "\n\nPeak memory above the inputs (MiB, peak RSS of a fresh process):\n\n" + memory_table(rows) + "\n")
+
+
+def console_table(rows: list[dict]) -> Table:
+    table = Table(title=f"forward + backward, B={BATCH} C={CHANNELS} float32: operators and modules")
+    for col in ("T", "k", "d", "auto ->", "auto ms", "work bound", "PSN-gemm / auto", "conv1d-tl / auto",
+                "auto / floor", "PSN / mulfree module"):
+        table.add_column(col, justify="right")
     for r in rows:
-        lines.append("| " + " | ".join([
-            str(r["T"]), str(r["k"]), str(r["d"]), r.get("auto_impl", "-"),
-            *(fmt_ms(r, m) for m in OURS + BASELINES), f"{r['floor_seconds'] * 1e3:,.3f}",
-            *(f"{v:.2f}x" if v else "-" for v in (r["vs_psn"], r["vs_conv1d"], r["vs_floor"])),
-            mark(r["goal_psn"]), mark(r["goal_conv1d"]), mark(r["goal_floor"])]) + " |")
-    mem_head = ["T", "k", "d", *(f"{m} (MiB)" for m in OURS + BASELINES)]
-    mem = ["| " + " | ".join(mem_head) + " |", "|" + "---|" * len(mem_head)]
-    for r in rows:
-        mem.append("| " + " | ".join([str(r["T"]), str(r["k"]), str(r["d"]),
-                                      *(fmt_mb(r, m) for m in OURS + BASELINES)]) + " |")
-    summary = "\n".join(f"- {name}: **{'pass' if ok else 'FAIL'}**" for name, ok in goals.items())
-    return (f"Forward + backward of one neuron layer's temporal operator, B={BATCH}, C={CHANNELS}, float32, "
-            f"{os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads); "
-            f"memory copy bandwidth {bandwidth / 1e9:.1f} GB/s; load average {meta['load_before']:.2f} before, "
-            f"{meta['load_after']:.2f} after (1-minute load average; above ~1 other processes were competing for the "
-            f"cores and the times are inflated). "
-            f"Autoselect (auto ->) spent {meta['select_seconds']:.1f} s timing {meta['selected']} shapes from a fresh "
-            f"cache. Wall time {meta['wall_seconds']:.0f} s.\n\nGoals:\n{summary}\n\n"
-            "Time (ms, median):\n\n" + "\n".join(lines)
-            + "\n\nPeak memory above the inputs (MiB, peak RSS of a fresh process):\n\n" + "\n".join(mem) + "\n")
+        table.add_row(str(r["T"]), str(r["k"]), str(r["d"]), r.get("auto_impl", "-"), fmt_ms(r, "auto"),
+                      fmt_x(r["work_bound"]),
+                      *(f"{fmt_x(v)} {mark(ok)}" for v, ok in ((r["vs_psn"], r["goal_psn"]),
+                                                                (r["vs_conv1d"], r["goal_conv1d"]),
+                                                                (r["vs_floor"], r["goal_floor"]))),
+                      fmt_x(r["module_vs"]["PSN"]))
+    return table
 
 
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="T in {32, 1024}, k = 8, d in {1, 4} (< 2 min)")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
-    if args.child:
-        print(json.dumps(child(json.loads(args.child))))
-        return
-    grid = (QUICK_STEPS, QUICK_TAPS, QUICK_DILATIONS) if args.quick else (STEPS, TAPS, DILATIONS)
-    started = time.perf_counter()
-    load_before = os.getloadavg()[0]
-    bandwidth = copy_bandwidth()
-    todo = jobs(*grid)
+def run_grid(todo: list[dict]) -> list[dict]:
+    """Every job in its own subprocess, sharing one fresh autoselect cache; the measurements."""
     results = []
     with tempfile.TemporaryDirectory() as cache_dir, Progress() as progress:
         task = progress.add_task("layers", total=len(todo))
@@ -344,39 +602,48 @@ def main() -> None:
             progress.update(task, description=f"T={spec['T']} {spec['method']}")
             results.extend(run_child(spec, cache_dir))
             progress.advance(task)
-    rows = summarize(results, bandwidth, *grid)
-    goals = {
-        "auto faster than PSN at every T": all(r["goal_psn"] for r in rows),
-        "auto >= 3x faster than conv1d-tl at T <= 256": all(r["goal_conv1d"] for r in rows if r["T"] <= 256),
-        "auto within 3x of the memory-traffic floor": all(r["goal_floor"] for r in rows),
-    }
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="T in {32, 1024}, k = 8, d in {1, 4} (a few minutes)")
+    parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    if args.child:
+        print(json.dumps(child(json.loads(args.child))))
+        return
+    grid, name = (((SMOKE_STEPS, SMOKE_TAPS, SMOKE_DILATIONS), "train_speed_smoke") if args.smoke else
+                  ((QUICK_STEPS, QUICK_TAPS, QUICK_DILATIONS), "train_speed_quick") if args.quick else
+                  ((STEPS, TAPS, DILATIONS), "train_speed"))
+    started = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    rates = {"bandwidth": copy_bandwidth(), "mac_rate": matmul_mac_rate()}
+    results = run_grid(jobs(*grid))
+    rows = summarize(results, rates["bandwidth"], rates["mac_rate"], *grid)
+    run_goals = goals(rows)
     selections = [r["select_seconds"] for r in results if r["method"] == "auto" and "select_seconds" in r]
     meta = {"load_before": load_before, "load_after": os.getloadavg()[0], "select_seconds": sum(selections),
             "selected": len(selections), "wall_seconds": time.perf_counter() - started}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = "train_speed_quick" if args.quick else "train_speed"
     payload = {
-        "benchmark": "train_speed",
+        "benchmark": "train_speed", "layout": LAYOUT,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
-                    "torch_threads": torch.get_num_threads(), "copy_bandwidth_gb_s": bandwidth / 1e9},
-        "batch": BATCH, "channels": CHANNELS, "dtype": "float32", **meta,
-        "goals": goals, "rows": rows, "measurements": results,
+                    "torch_threads": torch.get_num_threads(), "copy_bandwidth_gb_s": rates["bandwidth"] / 1e9,
+                    "matmul_gmac_s": rates["mac_rate"] / 1e9},
+        "batch": BATCH, "channels": CHANNELS, "dtype": "float32", "module_impl": MODULE_IMPL, **meta,
+        "goals": run_goals, "rows": rows, "measurements": results,
     }
     write_atomic(out / f"{name}.json", json.dumps(payload, indent=1) + "\n")
-    write_atomic(out / f"{name}.md", markdown(rows, bandwidth, goals, meta))
+    write_atomic(out / f"{name}.md", markdown(rows, rates, run_goals, meta))
     console = Console(width=max(Console().width, 110))
-    table = Table(title=f"forward + backward, B={BATCH} C={CHANNELS} float32: auto vs PSN, conv1d-tl and the floor")
-    for col in ("T", "k", "d", "auto ->", "auto ms", "PSN / auto", "conv1d-tl / auto", "auto / floor"):
-        table.add_column(col, justify="right")
-    for r in rows:
-        table.add_row(str(r["T"]), str(r["k"]), str(r["d"]), r.get("auto_impl", "-"), fmt_ms(r, "auto"),
-                      *(f"{v:.2f}x {mark(ok)}" if v else "-" for v, ok in (
-                          (r["vs_psn"], r["goal_psn"]), (r["vs_conv1d"], r["goal_conv1d"]),
-                          (r["vs_floor"], r["goal_floor"]))))
-    console.print(table)
-    for goal, ok in goals.items():
-        console.print(f"{goal}: {'[green]pass' if ok else '[red]FAIL'}")
+    console.print(console_table(rows))
+    for g in run_goals:
+        console.print(f"{g['goal']}: {'[green]pass' if g['pass'] else '[red]FAIL'}")
     console.print(f"{time.perf_counter() - started:.0f} s; wrote {out / (name + '.json')} and {out / (name + '.md')}")
 
 
