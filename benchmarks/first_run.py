@@ -65,7 +65,7 @@ def noted(stderr: str) -> bool:
 
 def first_and_warm(args: list[str], folder: Path) -> dict:
     """The first run on an empty cache and ``WARM_RUNS`` runs on the cache it filled."""
-    cache = folder / f"cache-{len(list(folder.glob('cache-*')))}"
+    cache = Path(tempfile.mkdtemp(prefix="cache-", dir=folder))
     first, first_err = timed(args, cache)
     warm = [timed(args, cache, run) for run in range(1, WARM_RUNS + 1)]
     return {"first_seconds": first, "warm_seconds": statistics.median(s for s, _ in warm),
